@@ -1,0 +1,123 @@
+"""Plain domain values of briefbot (items, briefs, targets, deliveries): no I/O here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A labelled source link of an item, such as 原文 or 论文地址."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One entry of a day's brief: a headline, a summary and its source links.
+
+    ``summary`` holds one or more paragraphs separated by a blank line. The first link
+    is the primary source; together with the date it gives the item its identity.
+    """
+
+    date: dt.date
+    title: str
+    summary: str
+    links: tuple[Link, ...]
+    tags: tuple[str, ...] = ()
+    section: str | None = None
+    position: int = 0
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.summary.split("\n\n") if p.strip()]
+
+    @property
+    def primary_url(self) -> str | None:
+        return self.links[0].url if self.links else None
+
+
+@dataclass(frozen=True, slots=True)
+class BriefInfo:
+    """What a source says about a day's brief as a whole (an archive's title line, publisher)."""
+
+    date: dt.date
+    title: str | None = None
+    publisher: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """A day's digest, ready to render: its items in order, a title, an intro and a footer."""
+
+    date: dt.date
+    title: str
+    items: tuple[Item, ...]
+    intro: str = ""
+    footer: str = ""
+    publisher: str | None = None
+
+
+class TargetKind(StrEnum):
+    CHANNEL = "channel"
+    SUBSCRIBER = "subscriber"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Somewhere a brief is delivered: a platform and a chat id there."""
+
+    platform: str
+    chat_id: str
+    kind: TargetKind = TargetKind.SUBSCRIBER
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    GONE = "gone"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One rendered message; ``parse_mode`` is ``"html"`` or ``None`` for plain text."""
+
+    text: str
+    parse_mode: str | None = None
+    mentions: tuple[str, ...] = field(default=())
+
+
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A chat message as the core sees it, translated from a platform at the adapter's edge.
+
+    ``user_id`` is the platform's stable id and the only thing admin checks use;
+    ``user_name`` is for display (anyone can change a nickname).
+    """
+
+    platform: str
+    chat_id: str
+    chat_kind: ChatKind
+    user_id: str
+    user_name: str
+    text: str
+    mentions_bot: bool = False
+    language: str | None = None
