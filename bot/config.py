@@ -1,0 +1,287 @@
+"""Typed settings: a TOML file, then BRIEFBOT_* environment overrides; secrets only from the env."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "BRIEFBOT_"
+DEFAULT_CONFIG_PATHS = (Path("config/briefbot.toml"),)
+
+
+class Secret:
+    """A token read from the environment; its repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = ""  # any SQLAlchemy URL; empty means a SQLite file in data_dir
+    data_dir: str = "data"
+
+    def resolved_url(self) -> str:
+        if self.url:
+            return self.url
+        return f"sqlite:///{Path(self.data_dir).expanduser() / 'briefbot.db'}"
+
+
+@dataclass(frozen=True)
+class BriefSettings:
+    timezone: str = "Asia/Shanghai"
+    # placeholders: {yyyymmdd}, {date} (YYYY-MM-DD) and {headlines}
+    title_pattern: str = "【AI简报{yyyymmdd}】{headlines}"
+    title_headlines: int = 2
+    headline_separator: str = "、"
+    intro: str = ""
+    footer: str = ""
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    template_dir: str = ""
+    wechat_max_length: int = 1800
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    limit: int = 5
+    max_query_length: int = 64
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    max_attempts: int = 5
+    backoff_base: float = 1.0  # seconds; doubled on each transient failure
+    backoff_max: float = 60.0
+    max_retry_after: float = 3600.0  # a 429 asking to wait longer than this fails the delivery
+
+
+@dataclass(frozen=True)
+class TelegramChannel:
+    chat: str
+    schedule: str = ""  # "HH:MM" or a cron expression; empty: the default schedule
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    api_base_url: str = "https://api.telegram.org/bot"
+    admins: tuple[int, ...] = ()
+    channels: tuple[TelegramChannel, ...] = ()
+    global_rate: float = 30.0
+    per_chat_interval: float = 1.0
+    per_group_per_minute: int = 20
+    subscriber_schedule: str = ""
+
+
+@dataclass(frozen=True)
+class WechatGroup:
+    id: str = ""
+    topic: str = ""
+    schedule: str = ""
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    endpoint: str = ""
+    admins: tuple[str, ...] = ()
+    groups: tuple[WechatGroup, ...] = ()
+    prefixes: tuple[str, ...] = ("#", "查")
+    hot_keywords: tuple[str, ...] = ("今日简报",)
+    min_interval: float = 3.0
+    jitter: float = 2.0
+    daily_cap: int = 500
+    user_cooldown: float = 10.0
+    group_cooldown: float = 3.0
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    default: str = "08:00"
+    timezone: str = "Asia/Shanghai"
+    misfire_grace: int = 3600  # seconds late a send may still start (a restart at 08:40 still sends)
+    catch_up_days: int = 0  # 0: never send an older day's brief late
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    brief: BriefSettings = field(default_factory=BriefSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    wechat: WechatSettings = field(default_factory=WechatSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    source: str = "defaults"
+
+    @property
+    def telegram_token(self) -> Secret:
+        return Secret(os.environ.get(f"{ENV_PREFIX}TELEGRAM_TOKEN", ""))
+
+    @property
+    def wechat_token(self) -> Secret:
+        return Secret(os.environ.get(f"{ENV_PREFIX}WECHAT_TOKEN", ""))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return _zone(self.brief.timezone, "brief.timezone")
+
+
+_SECTIONS: dict[str, type] = {
+    "store": StoreSettings,
+    "brief": BriefSettings,
+    "render": RenderSettings,
+    "search": SearchSettings,
+    "delivery": DeliverySettings,
+    "telegram": TelegramSettings,
+    "wechat": WechatSettings,
+    "schedule": ScheduleSettings,
+}
+_TABLE_LISTS: dict[tuple[str, str], type] = {
+    ("telegram", "channels"): TelegramChannel,
+    ("wechat", "groups"): WechatGroup,
+}
+# Settings whose environment override has a shorter, conventional name.
+_ENV_ALIASES = {"DATABASE_URL": ("store", "url")}
+
+
+def _zone(name: str, setting: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{setting}: unknown time zone {name!r}") from exc
+
+
+def _coerce(value: Any, annotation: str, where: str) -> Any:
+    """Check one TOML or environment value against a field's annotation (given as a string)."""
+    if annotation.startswith("tuple["):
+        inner = annotation[len("tuple[") : -len(", ...]")]
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation == "str":
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(f"{where}: expected text, got {type(value).__name__}")
+        return str(value)
+    if annotation == "int":
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a whole number, got {value!r}") from exc
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if annotation == "float":
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    raise AssertionError(f"unhandled annotation {annotation}")  # pragma: no cover
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting [{section}] {key}")
+        table_cls = _TABLE_LISTS.get((section, key))
+        if table_cls is not None:
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where}: [[{section}.{key}]] must be a list of tables")
+            kwargs[key] = tuple(
+                _build(table_cls, v, where, f"{section}.{key}[{i}]") for i, v in enumerate(value)
+            )
+        else:
+            kwargs[key] = _coerce(value, str(known[key].type), f"{where}: [{section}] {key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field of a table is missing
+        raise ConfigError(f"{where}: [{section}] {exc}") from exc
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        if rest in _ENV_ALIASES:
+            section, key = _ENV_ALIASES[rest]
+        else:
+            section, _, key = rest.lower().partition("_")
+            if section not in _SECTIONS or not key:
+                continue
+            names = {f.name for f in fields(_SECTIONS[section])}
+            if key not in names or (section, key) in _TABLE_LISTS:
+                continue
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings from ``path`` (or BRIEFBOT_CONFIG, or config/briefbot.toml if present),
+    then apply BRIEFBOT_<SECTION>_<KEY> environment overrides (and BRIEFBOT_DATABASE_URL)."""
+    env = os.environ if environ is None else environ
+    chosen = Path(path) if path else (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if chosen is None:
+        chosen = next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+    if chosen is not None:
+        try:
+            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {chosen}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: invalid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{chosen}: not UTF-8 text") from exc
+        source = str(chosen)
+    sections: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = dict(value)
+    for section, values in _env_overrides(env).items():
+        sections.setdefault(section, {}).update(values)
+    built = {
+        name: _build(cls, sections.get(name, {}), source, name) for name, cls in _SECTIONS.items()
+    }
+    settings = Settings(**built, source=source)
+    _zone(settings.brief.timezone, "[brief] timezone")
+    _zone(settings.schedule.timezone, "[schedule] timezone")
+    return settings

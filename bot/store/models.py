@@ -1,0 +1,106 @@
+"""SQLAlchemy tables of the store: items, briefs, subscribers and the delivery ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: dict[Any, Any] = {
+        dt.datetime: DateTime(timezone=True),
+    }
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("date", "identity", name="uq_items_date_identity"),
+        Index("ix_items_date_position", "date", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    # stable identity within a day: the primary URL, or a hash of the title when there is none
+    identity: Mapped[str] = mapped_column(String(512))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    links: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    section: Mapped[str | None] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # normalised text the keyword search reads (NFKC, case-folded)
+    search_text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BriefRow(Base):
+    __tablename__ = "briefs"
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    publisher: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="")
+
+
+class SubscriberRow(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", name="uq_subscribers_chat"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    inactive_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeliveryRow(Base):
+    """The ledger: one row per (brief date, platform, chat). ``parts_sent`` makes a multi-part
+    brief resumable part by part; ``status`` is a :class:`bot.domain.DeliveryStatus`."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("brief_date", "platform", "chat_id", name="uq_deliveries_target"),
+        Index("ix_deliveries_status", "brief_date", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brief_date: Mapped[dt.date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    parts_total: Mapped[int] = mapped_column(Integer, default=0)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # who is sending it now (process id / host), for several instances sharing the work later
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()

@@ -1,0 +1,484 @@
+"""Store operations: items and briefs, subscribers, and the delivery ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import BriefInfo, DeliveryStatus, Item, Link, Target, TargetKind
+from bot.errors import StoreError
+from bot.store.models import BriefRow, DeliveryRow, ItemRow, SubscriberRow, utcnow
+from bot.text import normalize
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# A delivery in one of these states is done: a later run without --force leaves it alone.
+FINAL_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.GONE, DeliveryStatus.SKIPPED)
+
+
+def item_identity(item: Item) -> str:
+    """Date + this value identify an item: its primary URL (normalised), else its title."""
+    url = item.primary_url
+    if url:
+        parts = urlsplit(url.strip())
+        path = parts.path.rstrip("/") or "/"
+        return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))[:512]
+    return "title:" + hashlib.sha256(normalize(item.title).encode()).hexdigest()
+
+
+def search_text(item: Item) -> str:
+    return normalize("\n".join([item.title, item.summary, " ".join(item.tags)]))
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    platform: str
+    chat_id: str
+    kind: TargetKind
+    name: str
+    language: str | None
+    active: bool
+    inactive_reason: str | None
+    created_at: dt.datetime
+
+    @property
+    def target(self) -> Target:
+        return Target(self.platform, self.chat_id, self.kind, self.name)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    brief_date: dt.date
+    platform: str
+    chat_id: str
+    kind: TargetKind
+    status: DeliveryStatus
+    parts_total: int
+    parts_sent: int
+    attempts: int
+    last_error: str | None
+    message_ids: list[str] = field(default_factory=list)
+    sent_at: dt.datetime | None = None
+
+    @property
+    def target(self) -> Target:
+        return Target(self.platform, self.chat_id, self.kind)
+
+
+def _item(row: ItemRow) -> Item:
+    return Item(
+        date=row.date,
+        title=row.title,
+        summary=row.summary,
+        links=tuple(Link(d["label"], d["url"]) for d in row.links),
+        tags=tuple(row.tags),
+        section=row.section,
+        position=row.position,
+    )
+
+
+def _subscriber(row: SubscriberRow) -> Subscriber:
+    return Subscriber(
+        platform=row.platform,
+        chat_id=row.chat_id,
+        kind=TargetKind(row.kind),
+        name=row.name,
+        language=row.language,
+        active=row.active,
+        inactive_reason=row.inactive_reason,
+        created_at=row.created_at,
+    )
+
+
+def _delivery(row: DeliveryRow) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        brief_date=row.brief_date,
+        platform=row.platform,
+        chat_id=row.chat_id,
+        kind=TargetKind(row.kind),
+        status=DeliveryStatus(row.status),
+        parts_total=row.parts_total,
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        message_ids=list(row.message_ids or []),
+        sent_at=row.sent_at,
+    )
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database URL>"
+
+
+class Store:
+    """All persistent state. Methods are short transactions, safe to call from async code."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open (creating a SQLite file's folder if needed) and migrate to the latest schema."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"invalid database URL {_redact(url)!r}: {exc}") from exc
+        if parsed.drivername == "postgresql":
+            # psycopg 3 is what the postgres extra installs; SQLAlchemy's default is psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use database {_redact(url)}: {exc}") from exc
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            where = _redact(self.engine.url.render_as_string(hide_password=False))
+            raise StoreError(f"cannot open database {where}: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- content ---------------------------------------------------------------------------
+
+    def upsert_items(self, items: Iterable[Item], *, source: str = "") -> IngestCounts:
+        """Insert new items and update changed ones; the same content twice changes nothing."""
+        added = updated = unchanged = 0
+        with self.session() as s:
+            for item in items:
+                identity = item_identity(item)
+                row = s.scalars(
+                    select(ItemRow).where(ItemRow.date == item.date, ItemRow.identity == identity)
+                ).one_or_none()
+                values = {
+                    "title": item.title,
+                    "summary": item.summary,
+                    "links": [{"label": link.label, "url": link.url} for link in item.links],
+                    "tags": list(item.tags),
+                    "section": item.section,
+                    "position": item.position,
+                    "search_text": search_text(item),
+                }
+                if row is None:
+                    s.add(ItemRow(date=item.date, identity=identity, source=source, **values))
+                    s.flush()
+                    added += 1
+                elif any(getattr(row, k) != v for k, v in values.items()):
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    row.source = source
+                    updated += 1
+                else:
+                    unchanged += 1
+        return IngestCounts(added, updated, unchanged)
+
+    def save_brief_info(self, info: BriefInfo, *, source: str = "") -> None:
+        with self.session() as s:
+            row = s.get(BriefRow, info.date)
+            if row is None:
+                s.add(BriefRow(date=info.date, title=info.title, publisher=info.publisher, source=source))
+                return
+            if info.title:
+                row.title = info.title
+            if info.publisher:
+                row.publisher = info.publisher
+            row.source = source
+
+    def brief_info(self, date: dt.date) -> BriefInfo | None:
+        with self.session() as s:
+            row = s.get(BriefRow, date)
+            return None if row is None else BriefInfo(row.date, row.title, row.publisher)
+
+    def items_on(self, date: dt.date) -> list[Item]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(ItemRow).where(ItemRow.date == date).order_by(ItemRow.position, ItemRow.id)
+            )
+            return [_item(r) for r in rows]
+
+    def dates(self) -> list[dt.date]:
+        """Days that have items, newest first."""
+        with self.session() as s:
+            return list(s.scalars(select(ItemRow.date).distinct().order_by(ItemRow.date.desc())))
+
+    def latest_date(self, *, on_or_before: dt.date | None = None) -> dt.date | None:
+        with self.session() as s:
+            query = select(func.max(ItemRow.date))
+            if on_or_before is not None:
+                query = query.where(ItemRow.date <= on_or_before)
+            return s.scalar(query)
+
+    def count_items(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(ItemRow.id))) or 0
+
+    def find_items(self, terms: Sequence[str], *, candidates: int) -> list[tuple[Item, str]]:
+        """Items whose normalised text contains every term, newest first, with that text.
+
+        Terms are bound as parameters and LIKE wildcards are escaped: user text is never syntax.
+        """
+        with self.session() as s:
+            query = select(ItemRow)
+            for term in terms:
+                pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                query = query.where(ItemRow.search_text.like(pattern, escape="\\"))
+            query = query.order_by(ItemRow.date.desc(), ItemRow.position).limit(candidates)
+            return [(_item(r), r.search_text) for r in s.scalars(query)]
+
+    # -- subscribers -----------------------------------------------------------------------
+
+    def add_subscriber(
+        self,
+        platform: str,
+        chat_id: str,
+        kind: TargetKind = TargetKind.SUBSCRIBER,
+        *,
+        name: str = "",
+        language: str | None = None,
+    ) -> bool:
+        """Subscribe (or re-activate) a chat. Returns False if it was already active."""
+        with self.session() as s:
+            row = s.scalars(
+                select(SubscriberRow).where(
+                    SubscriberRow.platform == platform, SubscriberRow.chat_id == chat_id
+                )
+            ).one_or_none()
+            if row is None:
+                s.add(
+                    SubscriberRow(
+                        platform=platform,
+                        chat_id=chat_id,
+                        kind=kind.value,
+                        name=name,
+                        language=language,
+                        active=True,
+                    )
+                )
+                return True
+            was_active = row.active
+            row.active, row.inactive_reason = True, None
+            row.name = name or row.name
+            row.language = language or row.language
+            return not was_active
+
+    def deactivate_subscriber(self, platform: str, chat_id: str, reason: str) -> bool:
+        """Mark a chat inactive (unsubscribed, blocked, kicked). Returns False if not active."""
+        with self.session() as s:
+            result = s.execute(
+                update(SubscriberRow)
+                .where(
+                    SubscriberRow.platform == platform,
+                    SubscriberRow.chat_id == chat_id,
+                    SubscriberRow.active.is_(True),
+                )
+                .values(active=False, inactive_reason=reason, updated_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def move_subscriber(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+        """Follow a chat that changed id (a Telegram group upgraded to a supergroup)."""
+        with self.session() as s:
+            rows = {
+                r.chat_id: r
+                for r in s.scalars(
+                    select(SubscriberRow).where(
+                        SubscriberRow.platform == platform,
+                        SubscriberRow.chat_id.in_([old_chat_id, new_chat_id]),
+                    )
+                )
+            }
+            old = rows.get(old_chat_id)
+            if old is None:
+                return
+            if new_chat_id in rows:
+                s.delete(old)
+            else:
+                old.chat_id = new_chat_id
+
+    def subscribers(self, platform: str | None = None, *, active_only: bool = True) -> list[Subscriber]:
+        with self.session() as s:
+            query = select(SubscriberRow).order_by(SubscriberRow.id)
+            if platform:
+                query = query.where(SubscriberRow.platform == platform)
+            if active_only:
+                query = query.where(SubscriberRow.active.is_(True))
+            return [_subscriber(r) for r in s.scalars(query)]
+
+    def is_subscribed(self, platform: str, chat_id: str) -> bool:
+        with self.session() as s:
+            found = s.scalar(
+                select(SubscriberRow.id).where(
+                    SubscriberRow.platform == platform,
+                    SubscriberRow.chat_id == chat_id,
+                    SubscriberRow.active.is_(True),
+                )
+            )
+            return found is not None
+
+    # -- the delivery ledger ---------------------------------------------------------------
+
+    def prepare_deliveries(
+        self, date: dt.date, targets: Sequence[Target], *, parts_total: dict[str, int], force: bool
+    ) -> list[DeliveryRecord]:
+        """Make sure a ledger row exists per target; with ``force`` reset finished rows to
+        pending. Returns the rows, in the targets' order."""
+        with self.session() as s:
+            existing = {
+                (r.platform, r.chat_id): r
+                for r in s.scalars(select(DeliveryRow).where(DeliveryRow.brief_date == date))
+            }
+            out: list[DeliveryRow] = []
+            for target in targets:
+                row = existing.get((target.platform, target.chat_id))
+                total = parts_total[target.platform]
+                if row is None:
+                    row = DeliveryRow(
+                        brief_date=date,
+                        platform=target.platform,
+                        chat_id=target.chat_id,
+                        kind=target.kind.value,
+                        status=DeliveryStatus.PENDING.value,
+                        parts_total=total,
+                        parts_sent=0,
+                        attempts=0,
+                        message_ids=[],
+                    )
+                    s.add(row)
+                    existing[(target.platform, target.chat_id)] = row
+                elif force:
+                    row.status = DeliveryStatus.PENDING.value
+                    row.parts_total, row.parts_sent, row.message_ids = total, 0, []
+                    row.last_error, row.sent_at = None, None
+                out.append(row)
+            try:
+                s.flush()
+            except IntegrityError as exc:  # another process created the same row concurrently
+                raise StoreError(f"ledger conflict preparing deliveries for {date}: {exc.orig}") from exc
+            return [_delivery(r) for r in out]
+
+    def start_attempt(self, delivery_id: int, worker: str) -> DeliveryRecord | None:
+        """Claim a delivery that is not finished; returns None if it already is."""
+        with self.session() as s:
+            result = s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.status.not_in([st.value for st in FINAL_STATUSES]),
+                )
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    attempts=DeliveryRow.attempts + 1,
+                    claimed_by=worker,
+                    updated_at=utcnow(),
+                )
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            row = s.get(DeliveryRow, delivery_id)
+            assert row is not None
+            return _delivery(row)
+
+    def record_part_sent(self, delivery_id: int, part_index: int, message_id: str) -> None:
+        """Commit one part as sent before the next is tried: a crash loses no progress."""
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None:
+                raise StoreError(f"delivery {delivery_id} vanished from the ledger")
+            row.parts_sent = part_index + 1
+            row.message_ids = [*row.message_ids, message_id]
+
+    def finish_delivery(
+        self, delivery_id: int, status: DeliveryStatus, *, error: str | None = None
+    ) -> None:
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None:
+                raise StoreError(f"delivery {delivery_id} vanished from the ledger")
+            row.status = status.value
+            row.last_error = error
+            row.claimed_by = None
+            if status is DeliveryStatus.SENT:
+                row.sent_at = utcnow()
+
+    def retarget_delivery(self, delivery_id: int, new_chat_id: str) -> None:
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is not None:
+                row.chat_id = new_chat_id
+
+    def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
+        with self.session() as s:
+            query = select(DeliveryRow).where(DeliveryRow.brief_date == date)
+            if platform:
+                query = query.where(DeliveryRow.platform == platform)
+            return [_delivery(r) for r in s.scalars(query.order_by(DeliveryRow.id))]
+
+    def last_delivery_date(self, platform: str | None = None) -> dt.date | None:
+        with self.session() as s:
+            query = select(func.max(DeliveryRow.brief_date))
+            if platform:
+                query = query.where(DeliveryRow.platform == platform)
+            return s.scalar(query)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL lets the CLI read while the service writes; a busy timeout avoids spurious "locked".
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+__all__ = [
+    "DeliveryRecord",
+    "IngestCounts",
+    "Store",
+    "Subscriber",
+    "item_identity",
+]

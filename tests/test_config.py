@@ -1,0 +1,82 @@
+"""Settings: TOML file, environment overrides, secrets only from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_documented_example_loads_and_equals_defaults() -> None:
+    example = load_settings(REPO / "config" / "briefbot.toml", environ={})
+    defaults = load_settings(None, environ={})
+    assert example.telegram == defaults.telegram
+    assert example.wechat == defaults.wechat
+    assert example.brief == defaults.brief
+    assert example.schedule == defaults.schedule
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(
+        '[telegram]\nadmins = [1, 2]\nglobal_rate = 10\n[[telegram.channels]]\nchat = "@ai"\n'
+        '[wechat]\nadmins = ["wxid_a"]\n[[wechat.groups]]\ntopic = "AI简报交流群"\n',
+        encoding="utf-8",
+    )
+    env = {
+        "BRIEFBOT_TELEGRAM_GLOBAL_RATE": "100",
+        "BRIEFBOT_DATABASE_URL": "sqlite:///x.db",
+        "BRIEFBOT_WECHAT_PREFIXES": "#, 查",
+    }
+    s = load_settings(cfg, environ=env)
+    assert s.telegram.admins == (1, 2)
+    assert s.telegram.global_rate == 100.0
+    assert s.telegram.channels[0].chat == "@ai"
+    assert s.wechat.groups[0].topic == "AI简报交流群"
+    assert s.wechat.prefixes == ("#", "查")
+    assert s.store.resolved_url() == "sqlite:///x.db"
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[search]\nlimit = 9\n', encoding="utf-8")
+    assert load_settings(None, environ={"BRIEFBOT_CONFIG": str(cfg)}).search.limit == 9
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[telegram\n", "invalid TOML"),
+        ("[nope]\n", "unknown section [nope]"),
+        ("[telegram]\ntoken = 'x'\n", "unknown setting [telegram] token"),
+        ("[telegram]\nadmins = ['@boss']\n", "expected a whole number"),
+        ("[search]\nlimit = 'many'\n", "expected a whole number"),
+        ("[brief]\ntimezone = 'Mars/Base'\n", "unknown time zone"),
+    ],
+)
+def test_bad_settings_name_file_and_setting(tmp_path: Path, body: str, message: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert message in str(info.value)
+    if "time zone" not in message:
+        assert str(cfg) in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_tokens_only_from_environment_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIEFBOT_TELEGRAM_TOKEN", "123:SECRET")
+    s = load_settings(None)
+    assert s.telegram_token.reveal() == "123:SECRET"
+    assert "SECRET" not in repr(s.telegram_token) and "SECRET" not in str(s.telegram_token)
+    assert "SECRET" not in repr(s)

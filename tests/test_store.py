@@ -1,0 +1,138 @@
+"""The store on SQLite and PostgreSQL: items, briefs, subscribers, the ledger, migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from bot.domain import BriefInfo, DeliveryStatus, Link, Target, TargetKind
+from bot.errors import StoreError
+from bot.store import Store, item_identity
+from tests.factories import DAY, make_item
+
+
+def test_open_creates_sqlite_file_and_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'b.db'}"
+    store = Store.open(url)
+    try:
+        assert (tmp_path / "nested" / "dir" / "b.db").is_file()
+        tables = set(inspect(store.engine).get_table_names())
+        assert {"items", "briefs", "subscribers", "deliveries", "alembic_version"} <= tables
+        with store.engine.connect() as conn:
+            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+    finally:
+        store.close()
+
+
+def test_reopen_is_idempotent(store_url: str) -> None:
+    first = Store.open(store_url)
+    first.upsert_items([make_item()])
+    first.close()
+    second = Store.open(store_url)
+    try:
+        assert second.count_items() == 1
+    finally:
+        second.close()
+
+
+def test_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="invalid database URL"):
+        Store.open("not a url at all")
+
+
+def test_unreachable_database_names_it_without_password() -> None:
+    with pytest.raises(StoreError) as info:
+        Store.open("postgresql://user:s3cret@127.0.0.1:1/nothing")
+    assert "s3cret" not in str(info.value)
+    assert "127.0.0.1:1" in str(info.value)
+
+
+def test_upsert_is_idempotent_and_updates_changes(store: Store) -> None:
+    items = [make_item("A", position=0), make_item("B", position=1)]
+    assert store.upsert_items(items).added == 2
+    again = store.upsert_items(items)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    changed = store.upsert_items([make_item("A (fixed)", position=0)])
+    assert (changed.added, changed.updated) == (0, 1)
+    assert [i.title for i in store.items_on(DAY)] == ["A (fixed)", "B"]
+
+
+def test_identity_normalises_url_case_and_trailing_slash() -> None:
+    a = make_item(url="https://Example.COM/path/")
+    b = make_item(url="https://example.com/path")
+    assert item_identity(a) == item_identity(b)
+
+
+def test_items_keep_order_links_tags_and_section(store: Store) -> None:
+    item = make_item("X", tags=("芯片", "量化"), section="研究", position=0)
+    item = replace(
+        item,
+        links=(Link("原文", "https://a.example/1"), Link("论文地址", "https://arxiv.org/abs/1")),
+    )
+    store.upsert_items([make_item("Y", position=1), item])
+    got = store.items_on(DAY)
+    assert [i.title for i in got] == ["X", "Y"]
+    assert got[0].links == (Link("原文", "https://a.example/1"), Link("论文地址", "https://arxiv.org/abs/1"))
+    assert got[0].tags == ("芯片", "量化")
+    assert got[0].section == "研究"
+
+
+def test_brief_info_and_dates(store: Store) -> None:
+    older = DAY - dt.timedelta(days=1)
+    store.upsert_items([make_item(date=older), make_item(date=DAY)])
+    store.save_brief_info(BriefInfo(DAY, "【AI简报20261127】标题", "编辑部"))
+    store.save_brief_info(BriefInfo(DAY, None, None))  # an empty update keeps what was known
+    assert store.brief_info(DAY) == BriefInfo(DAY, "【AI简报20261127】标题", "编辑部")
+    assert store.dates() == [DAY, older]
+    assert store.latest_date() == DAY
+    assert store.latest_date(on_or_before=older) == older
+
+
+def test_find_items_treats_wildcards_as_text(store: Store) -> None:
+    store.upsert_items(
+        [make_item("100% 提升", position=0), make_item("普通新闻", position=1, summary="无关")]
+    )
+    assert [i.title for i, _ in store.find_items(["%"], candidates=10)] == ["100% 提升"]
+    assert store.find_items(["_"], candidates=10) == []
+
+
+def test_subscribers_lifecycle(store: Store) -> None:
+    assert store.add_subscriber("telegram", "42", name="Ann", language="zh")
+    assert not store.add_subscriber("telegram", "42")
+    assert store.is_subscribed("telegram", "42")
+    assert store.deactivate_subscriber("telegram", "42", "unsubscribed")
+    assert not store.deactivate_subscriber("telegram", "42", "again")
+    assert not store.is_subscribed("telegram", "42")
+    assert store.subscribers("telegram") == []
+    [inactive] = store.subscribers("telegram", active_only=False)
+    assert inactive.inactive_reason == "unsubscribed"
+    assert store.add_subscriber("telegram", "42")  # re-subscribing re-activates
+
+
+def test_move_subscriber_follows_migration(store: Store) -> None:
+    store.add_subscriber("telegram", "-1", TargetKind.GROUP)
+    store.move_subscriber("telegram", "-1", "-1001")
+    assert [s.chat_id for s in store.subscribers("telegram")] == ["-1001"]
+
+
+def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
+    target = Target("telegram", "42")
+    [row] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 2}, force=False)
+    assert row.status is DeliveryStatus.PENDING
+    claimed = store.start_attempt(row.id, "w1")
+    assert claimed is not None and claimed.attempts == 1
+    store.record_part_sent(row.id, 0, "m1")
+    store.record_part_sent(row.id, 1, "m2")
+    store.finish_delivery(row.id, DeliveryStatus.SENT)
+    [done] = store.deliveries(DAY)
+    assert (done.status, done.parts_sent, done.message_ids) == (DeliveryStatus.SENT, 2, ["m1", "m2"])
+    assert done.sent_at is not None
+    assert store.start_attempt(row.id, "w2") is None  # finished rows cannot be claimed
+    [same] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 2}, force=False)
+    assert same.status is DeliveryStatus.SENT and same.id == row.id
+    [forced] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 3}, force=True)
+    assert (forced.status, forced.parts_sent, forced.parts_total) == (DeliveryStatus.PENDING, 0, 3)
