@@ -1,0 +1,296 @@
+"""The platform-neutral delivery engine: ledger, pacing, outcomes, resumption.
+
+These tests drive the engine through a scripted implementation of briefbot's own Platform
+interface on a virtual clock; the real clients are exercised in test_telegram_*.py and
+test_wechat_*.py against the loopback servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from bot.config import DeliverySettings
+from bot.delivery import DeliveryEngine, Pacer
+from bot.domain import DeliveryStatus, OutgoingMessage, Target, TargetKind
+from bot.errors import (
+    DeliveryError,
+    PermanentFailure,
+    RetryLater,
+    TargetGone,
+    TargetMigrated,
+    TransientFailure,
+)
+from bot.platforms.base import TELEGRAM_LIMITS, Limits
+from bot.store import Store
+
+DAY = dt.date(2026, 11, 27)
+PARTS = [OutgoingMessage(f"part {i}", "html") for i in range(3)]
+
+
+class VirtualClock:
+    """Time that only moves when every task is asleep: pacing is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self._driver: asyncio.Task[None] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self.now + seconds, self._seq, future))
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.create_task(self._drive())
+        await future
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            for _ in range(50):  # let every runnable task reach its next sleep
+                await asyncio.sleep(0)
+            wake, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake)
+            if not future.done():
+                future.set_result(None)
+
+
+class ScriptedPlatform:
+    """Records what it delivers; ``script`` may raise an outcome for a given send."""
+
+    name = "telegram"
+
+    def __init__(self, clock: VirtualClock, limits: Limits = TELEGRAM_LIMITS) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.delivered: list[tuple[str, str, float]] = []
+        self.script: Callable[[Target, OutgoingMessage, int], DeliveryError | None] = (
+            lambda t, m, n: None
+        )
+        self.calls = 0
+
+    async def send(self, target: Target, message: OutgoingMessage) -> str:
+        self.calls += 1
+        error = self.script(target, message, self.calls)
+        if error is not None:
+            raise error
+        await asyncio.sleep(0)
+        self.delivered.append((target.chat_id, message.text, self.clock()))
+        return str(len(self.delivered))
+
+
+def make_engine(
+    store: Store, limits: Limits = TELEGRAM_LIMITS, **settings: float
+) -> tuple[DeliveryEngine, ScriptedPlatform, VirtualClock]:
+    clock = VirtualClock()
+    platform = ScriptedPlatform(clock, limits)
+    engine = DeliveryEngine(
+        store,
+        {"telegram": platform},
+        DeliverySettings(**settings),  # type: ignore[arg-type]
+        clock=clock,
+        sleep=clock.sleep,
+        today=lambda: DAY,
+    )
+    return engine, platform, clock
+
+
+def subscribers(store: Store, n: int) -> list[Target]:
+    for i in range(n):
+        store.add_subscriber("telegram", str(1000 + i))
+    return [s.target for s in store.subscribers("telegram")]
+
+
+async def test_every_part_once_in_order_and_a_second_run_sends_nothing(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 5)
+    report = await engine.deliver(DAY, {"telegram": PARTS}, targets)
+    assert report.count(DeliveryStatus.SENT) == 5
+    for target in targets:
+        assert [text for chat, text, _ in platform.delivered if chat == target.chat_id] == [
+            "part 0", "part 1", "part 2"
+        ]
+    again = await engine.deliver(DAY, {"telegram": PARTS}, targets)
+    assert again.count(DeliveryStatus.SKIPPED) == 5
+    assert len(platform.delivered) == 15
+    ledger = store.deliveries(DAY)
+    assert all(row.status is DeliveryStatus.SENT and len(row.message_ids) == 3 for row in ledger)
+
+
+async def test_force_sends_again(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 2)
+    await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets, force=True)
+    assert len(platform.delivered) == 4
+
+
+async def test_pacing_never_exceeds_global_and_per_chat_limits(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 60)
+    await engine.deliver(DAY, {"telegram": PARTS}, targets)
+    times = sorted(t for _, _, t in platform.delivered)
+    assert len(times) == 180
+    # no 1-second window holds more than 30 sends, from the very first second (no burst)
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 1.0 - 1e-6) <= 30
+    per_chat: dict[str, list[float]] = {}
+    for chat, _, t in platform.delivered:
+        per_chat.setdefault(chat, []).append(t)
+    for stamps in per_chat.values():
+        assert all(b - a >= 1.0 - 1e-9 for a, b in zip(stamps, stamps[1:], strict=False))
+    # and it is not needlessly slow: 180 messages at 30/s take about 6 s
+    assert times[-1] - times[0] < 8.0
+
+
+async def test_groups_and_channels_get_at_most_20_per_minute(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    channel = Target("telegram", "@news", TargetKind.CHANNEL)
+    parts = [OutgoingMessage(f"p{i}") for i in range(25)]
+    await engine.deliver(DAY, {"telegram": parts}, [channel])
+    times = [t for _, _, t in platform.delivered]
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 60.0 - 1e-6) <= 20
+
+
+def test_pacer_adds_jitter_within_bounds() -> None:
+    clock = VirtualClock()
+    limits = Limits(max_length=10, length_unit=TELEGRAM_LIMITS.length_unit, per_chat_interval=3.0, jitter=2.0)
+    pacer = Pacer(limits, clock=clock, sleep=clock.sleep)
+    target = Target("wechat", "room", TargetKind.GROUP)
+    stamps = []
+
+    async def run() -> None:
+        for _ in range(20):
+            assert await pacer.wait_turn(target, DAY)
+            stamps.append(clock.now)
+
+    asyncio.run(run())
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(3.0 <= g <= 5.0 + 1e-9 for g in gaps)
+    assert len({round(g, 3) for g in gaps}) > 1  # jitter varies
+
+
+async def test_429_waits_retry_after_then_delivers(store: Store) -> None:
+    engine, platform, clock = make_engine(store)
+    platform.script = lambda t, m, n: RetryLater(7) if n == 1 else None
+    [target] = subscribers(store, 1)
+    start = clock.now
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target])
+    assert report.rate_limited == 1
+    assert report.count(DeliveryStatus.SENT) == 1
+    assert platform.delivered[0][2] - start >= 7.0
+
+
+async def test_transient_errors_retry_with_backoff_then_give_up_and_resume(store: Store) -> None:
+    engine, platform, _ = make_engine(store, max_attempts=3)
+    [target] = subscribers(store, 1)
+    platform.script = lambda t, m, n: TransientFailure("502 Bad Gateway")
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target])
+    assert report.count(DeliveryStatus.FAILED) == 1
+    [row] = store.deliveries(DAY)
+    assert row.status is DeliveryStatus.FAILED and "502" in (row.last_error or "")
+    assert platform.calls == 3
+    platform.script = lambda t, m, n: None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target])
+    assert report.count(DeliveryStatus.SENT) == 1
+    assert len(platform.delivered) == 1
+
+
+async def test_forbidden_deactivates_and_is_not_retried(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 3)
+    blocked = targets[1].chat_id
+    platform.script = lambda t, m, n: TargetGone("bot was blocked") if t.chat_id == blocked else None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert report.count(DeliveryStatus.GONE) == 1 and report.count(DeliveryStatus.SENT) == 2
+    assert blocked not in {s.chat_id for s in store.subscribers("telegram")}
+    calls = platform.calls
+    await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert platform.calls == calls
+
+
+async def test_migration_is_followed(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    store.add_subscriber("telegram", "-100", TargetKind.GROUP)
+    [target] = [s.target for s in store.subscribers("telegram")]
+    platform.script = lambda t, m, n: TargetMigrated("-100999") if t.chat_id == "-100" else None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:2]}, [target])
+    assert report.count(DeliveryStatus.SENT) == 1
+    assert [chat for chat, _, _ in platform.delivered] == ["-100999", "-100999"]
+    assert [s.chat_id for s in store.subscribers("telegram")] == ["-100999"]
+    assert [row.chat_id for row in store.deliveries(DAY)] == ["-100999"]
+
+
+async def test_bad_request_is_recorded_with_its_reason(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 2)
+    platform.script = (
+        lambda t, m, n: PermanentFailure("can't parse entities") if t == targets[0] else None
+    )
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert report.count(DeliveryStatus.FAILED) == 1 and report.count(DeliveryStatus.SENT) == 1
+    failed = [r for r in store.deliveries(DAY) if r.status is DeliveryStatus.FAILED]
+    assert failed[0].last_error == "can't parse entities"
+
+
+async def test_an_adapter_bug_fails_one_delivery_not_the_fan_out(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 3)
+
+    def script(t: Target, m: OutgoingMessage, n: int) -> DeliveryError | None:
+        if t == targets[0]:
+            raise ZeroDivisionError("adapter bug")
+        return None
+
+    platform.script = script
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert report.count(DeliveryStatus.SENT) == 2
+    assert report.count(DeliveryStatus.FAILED) == 1
+
+
+async def test_crash_mid_fan_out_then_resume_delivers_each_part_exactly_once(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 20)
+    crash_after = 23
+
+    async def crashing_run() -> None:
+        task = asyncio.ensure_future(engine.deliver(DAY, {"telegram": PARTS}, targets))
+        while len(platform.delivered) < crash_after:
+            await asyncio.sleep(0)
+        task.cancel()  # the process dies: whatever was in flight is abandoned
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    await crashing_run()
+    assert crash_after <= len(platform.delivered) < 60
+    fresh, platform2, _ = make_engine(store)  # a new process, same store
+    report = await fresh.deliver(DAY, {"telegram": PARTS}, targets)
+    both = platform.delivered + platform2.delivered
+    counts = Counter((chat, text) for chat, text, _ in both)
+    assert set(counts.values()) == {1}
+    assert len(counts) == 60
+    assert report.count(DeliveryStatus.SENT) + report.count(DeliveryStatus.SKIPPED) == 20
+    assert all(r.status is DeliveryStatus.SENT for r in store.deliveries(DAY))
+
+
+async def test_daily_cap_leaves_the_rest_pending(store: Store) -> None:
+    limits = Limits(max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=2)
+    engine, platform, _ = make_engine(store, limits)
+    targets = subscribers(store, 3)
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert len(platform.delivered) == 2
+    assert report.count(DeliveryStatus.PENDING) == 1
+    pending = [r for r in store.deliveries(DAY) if r.status is DeliveryStatus.PENDING]
+    assert "daily cap" in (pending[0].last_error or "")
