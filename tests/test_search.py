@@ -1,0 +1,75 @@
+"""Keyword search: two-character Chinese words, English case-insensitively, ranking, safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.search import query_terms, search
+from bot.store import Store
+from tests.factories import DAY, make_item
+
+
+def seed(store: Store) -> None:
+    store.upsert_items(
+        [
+            make_item("英伟达发布新款AI芯片", summary="新芯片面向推理。", position=0, tags=("芯片",)),
+            make_item("Meta open-sources a Transformer variant", summary="The TRANSFORMER is small.", position=1),
+            make_item("大模型量化新方法", summary="4比特量化几乎无损。", position=2),
+            make_item("机器人新闻", summary="与芯片无关的描述里提到芯片一次。", position=3),
+            make_item(
+                "旧闻：芯片出口", date=DAY - dt.timedelta(days=3), summary="旧的芯片新闻。", position=0
+            ),
+        ]
+    )
+
+
+def test_two_character_chinese_words(store: Store) -> None:
+    seed(store)
+    titles = [r.item.title for r in search(store, "芯片", limit=10)]
+    assert set(titles) == {"英伟达发布新款AI芯片", "机器人新闻", "旧闻：芯片出口"}
+    assert titles[0] == "英伟达发布新款AI芯片"  # title and tag hits rank first
+    assert [r.item.title for r in search(store, "量化")] == ["大模型量化新方法"]
+
+
+def test_english_is_case_insensitive(store: Store) -> None:
+    seed(store)
+    for query in ("transformer", "TRANSFORMER", "Transformer"):
+        assert [r.item.title for r in search(store, query)] == ["Meta open-sources a Transformer variant"]
+    assert [r.item.title for r in search(store, "open-sources")] == [
+        "Meta open-sources a Transformer variant"
+    ]
+
+
+def test_full_width_query_matches_ascii_text(store: Store) -> None:
+    seed(store)
+    assert [r.item.title for r in search(store, "ＡＩ芯片")] == ["英伟达发布新款AI芯片"]
+
+
+def test_all_terms_must_match(store: Store) -> None:
+    seed(store)
+    assert [r.item.title for r in search(store, "芯片 推理")] == ["英伟达发布新款AI芯片"]
+    assert search(store, "芯片 不存在的词") == []
+
+
+def test_newer_first_among_equal_scores(store: Store) -> None:
+    store.upsert_items(
+        [
+            make_item("芯片甲", date=DAY - dt.timedelta(days=1), summary="x", position=0),
+            make_item("芯片乙", date=DAY, summary="x", position=0),
+        ]
+    )
+    assert [r.item.title for r in search(store, "芯片")] == ["芯片乙", "芯片甲"]
+
+
+def test_hostile_queries_are_plain_text(store: Store) -> None:
+    seed(store)
+    for query in ("'; DROP TABLE items; --", "%", "_", "\\", "<script>", "{{ 7*7 }}"):
+        assert search(store, query) == []
+    assert store.count_items() == 5
+    assert search(store, "   ") == []
+
+
+def test_query_terms_are_normalised_and_bounded() -> None:
+    assert query_terms("  Foo  ＢＡＲ foo ") == ["foo", "bar"]
+    assert len(query_terms(" ".join(f"w{i}" for i in range(50)))) == 8
+    assert query_terms("x" * 500, max_length=64) == ["x" * 64]
