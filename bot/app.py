@@ -11,8 +11,6 @@ from bot.platforms.base import TELEGRAM_LIMITS, WECHAT_LIMITS, Limits
 from bot.render import Renderer
 from bot.store import Store
 
-SAMPLES_DIR = Path(__file__).parent / "samples"
-
 
 @dataclass
 class Core:

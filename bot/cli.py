@@ -13,12 +13,13 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from bot import __version__
-from bot.app import SAMPLES_DIR, Core, build_core
+from bot.app import Core, build_core
 from bot.brief import assemble_brief
 from bot.config import load_settings
 from bot.domain import Item
 from bot.errors import BriefbotError
 from bot.importer import ImportReport, import_paths
+from bot.ingest import SAMPLES_DIR
 from bot.search import search
 
 PLATFORMS = ("telegram", "wechat", "markdown")
@@ -68,7 +69,10 @@ def resolve_date(core: Core, requested: dt.date | None) -> dt.date:
 def _progress(files: Iterable[Path]) -> Iterable[Path]:
     items = list(files)
     # A bar only for long work and only on a terminal (tqdm disables itself when not a TTY).
-    return tqdm(items, desc="ingest", unit="file", disable=None if len(items) > 5 else True)
+    bar: Iterable[Path] = tqdm(
+        items, desc="ingest", unit="file", disable=None if len(items) > 5 else True
+    )
+    return bar
 
 
 # -- verbs ---------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ async def send_brief(
         if len(platforms) != 1:
             raise BriefbotError("--target needs --platform: chat ids belong to one platform")
         [name] = platforms
-        targets, unresolved = explicit_targets(core, name, chat_ids), []
+        targets, unresolved = explicit_targets(core, name, chat_ids), list[str]()
     else:
         targets, unresolved = await configured_targets(core, platforms, audience)
     messages = render_for(core, brief, list(platforms))

@@ -172,6 +172,7 @@ def fetch_feed(url: str, *, timeout: float = FETCH_TIMEOUT) -> bytes:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body: bytes = response.read()
     except urllib.error.HTTPError as exc:
+        exc.close()  # an HTTPError holds the open response; leaving it leaks the socket
         raise ContentError(f"the server answered HTTP {exc.code} {exc.reason}", path=url) from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -143,6 +143,10 @@ def split_tags(value: str) -> tuple[str, ...]:
 TITLE_MAX_WIDTH = 80
 _SENTENCE_END_RE = re.compile(r"[。！？!?；;]|\.(?=\s|$)|…+")
 _CLAUSE_END_RE = re.compile(r"[，,：:]\s*|\s+[-–—]+\s+|——")
+# Without a word segmenter, these characters are the likeliest word boundaries in a long run
+# of Chinese: a cut before 的/与/和/并/及/将 or after 了 rarely splits a word.
+_CUT_BEFORE = frozenset("的与和并及将")
+_CUT_AFTER = frozenset("了")
 _TRAILING_PUNCT = " \t，,。.！!？?；;：:、…—–-"
 
 
@@ -176,7 +180,14 @@ def _cut_at_word(text: str, limit: int) -> str:
         if used > limit:
             break
         nxt = text[index + 1] if index + 1 < len(text) else ""
-        if nxt == "" or nxt.isspace() or char.isspace() or (_is_cjk(char) != _is_cjk(nxt)):
+        if (
+            nxt == ""
+            or nxt.isspace()
+            or char.isspace()
+            or (_is_cjk(char) != _is_cjk(nxt))
+            or nxt in _CUT_BEFORE
+            or char in _CUT_AFTER
+        ):
             best = index + 1
     if best < len(text) and width(text[:best]) < limit // 2:
         # No boundary near the limit (a long run of Chinese): a segmenter would be needed

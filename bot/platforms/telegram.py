@@ -44,7 +44,7 @@ BOT_COMMANDS = (
     ("search", "搜索：/search 关键词", "Search: /search keyword"),
 )
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
-CHAT_KINDS = {
+CHAT_KINDS: dict[str, ChatKind] = {
     ChatType.PRIVATE: ChatKind.PRIVATE,
     ChatType.GROUP: ChatKind.GROUP,
     ChatType.SUPERGROUP: ChatKind.GROUP,
@@ -100,7 +100,7 @@ class TelegramPlatform:
 
     @property
     def username(self) -> str:
-        return self.application.bot.username
+        return str(self.application.bot.username)
 
     async def start(self, *, polling: bool = True) -> None:
         """Connect (getMe), register the commands and, if asked, start long polling."""
