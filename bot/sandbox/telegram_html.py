@@ -165,7 +165,9 @@ def _read_attributes(html: str, i: int, tag: str, begin: int) -> tuple[dict[str,
             return attrs, i + 1
         name_match = _ATTR_NAME_RE.match(html, i)
         if name_match is None:
-            raise EntityParseError(f'Empty attribute name in the tag "{tag}" at byte offset {begin}')
+            raise EntityParseError(
+                f'Empty attribute name in the tag "{tag}" at byte offset {begin}'
+            )
         attr = name_match.group(0).lower()
         i = name_match.end()
         while i < n and html[i].isspace():

@@ -1,0 +1,1036 @@
+"""A loopback Telegram Bot API server that behaves like api.telegram.org for tests, demo and
+benchmarks.
+
+Point python-telegram-bot at it with
+``ApplicationBuilder().token(server.token).base_url(server.base_url)``.  It keeps users, chats
+and the messages the bot sent, enforces Telegram's text rules and flood limits, and fails on
+demand (``server.faults``).  Run ``python -m bot.sandbox.telegram_api`` to use it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, Self, TypedDict
+
+from aiohttp import web
+
+from bot.sandbox.telegram_html import EntityParseError, parse_html, utf16_len
+from bot.sandbox.telegram_limits import Fault, FaultInjector, FaultKind, FloodControl
+
+__all__ = [
+    "ApiError",
+    "ChatKind",
+    "Fault",
+    "FaultInjector",
+    "FaultKind",
+    "FloodControl",
+    "SentMessage",
+    "ServerStats",
+    "TelegramTestServer",
+    "main",
+]
+
+_LOG = logging.getLogger("bot.sandbox.telegram")
+
+ChatKind = Literal["private", "group", "supergroup", "channel"]
+JSONDict = dict[str, Any]
+
+MAX_TEXT_UTF16 = 4096
+MAX_ENTITIES = 100
+_COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
+_BOT_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+_BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+class ApiError(Exception):
+    """A Bot API error answer: HTTP ``status`` and body ``{"ok": false, ...}``."""
+
+    def __init__(self, status: int, description: str, parameters: JSONDict | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+    def body(self) -> JSONDict:
+        body: JSONDict = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+class _DropConnection(Exception):
+    """Close the connection without an answer (the "timeout" fault with ``drop=True``)."""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the bot sent, as the server recorded it."""
+
+    chat_id: int
+    text: str  # visible text, after HTML parsing
+    html: str  # the text parameter exactly as sent
+    parse_mode: str | None
+    message_id: int
+    at: float  # time.monotonic() when accepted
+    entities: tuple[JSONDict, ...] = ()
+    reply_to_message_id: int | None = None
+    link_preview_disabled: bool = False
+    reply_markup: JSONDict | None = None
+
+
+class ServerStats(TypedDict):
+    """Counters since start: ``rate_limited`` counts every 429 (flood control and injected),
+    ``errors`` every non-2xx answer (429s included)."""
+
+    requests: dict[str, int]
+    rate_limited: int
+    errors: int
+    errors_by_code: dict[int, int]
+    faults_injected: int
+
+
+@dataclass
+class _Chat:
+    id: int
+    kind: ChatKind
+    title: str | None = None
+    username: str | None = None
+    first_name: str | None = None
+    admins: list[int] = field(default_factory=list)  # the first one is the creator
+    members: set[int] = field(default_factory=set)
+    bot_is_admin: bool = True
+    bot_kicked: bool = False
+    migrated_to: int | None = None
+    last_message_id: int = 0
+    messages: dict[int, JSONDict] = field(default_factory=dict)
+
+    def as_json(self) -> JSONDict:
+        chat: JSONDict = {"id": self.id, "type": self.kind}
+        if self.kind == "private":
+            chat["first_name"] = self.first_name or ""
+        elif self.title is not None:
+            chat["title"] = self.title
+        if self.username:
+            chat["username"] = self.username
+        return chat
+
+
+class TelegramTestServer:
+    """The loopback Bot API: an aiohttp server plus the state tests read and change.
+
+    Everything runs on the event loop that calls ``start()``; the synchronous test API
+    (``add_user``, ``send_user_message`` …) must be called from that loop's thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "123456:TEST-TOKEN",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        global_rate: float = 30,
+        private_per_second: float = 1,
+        group_per_minute: float = 20,
+        private_burst: float = 2,
+        bot_username: str = "briefbot_test_bot",
+        bot_first_name: str = "Briefbot Test",
+        strict_html: bool = True,
+        latency: float = 0.0,
+    ) -> None:
+        bot_id, sep, secret = token.partition(":")
+        if not (bot_id.isdigit() and sep and secret):
+            raise ValueError("token must look like a Bot API token: '<bot id>:<secret>'")
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("the test server binds to the loopback interface only")
+        self.token = token
+        self.host = host
+        self.port = port
+        self.bot_user: JSONDict = {
+            "id": int(bot_id),
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+        }
+        self.strict_html = strict_html
+        self.latency = latency  # seconds added to every answer, for benchmarks
+        self.flood = FloodControl(
+            global_rate=global_rate,
+            private_per_second=private_per_second,
+            group_per_minute=group_per_minute,
+            private_burst=private_burst,
+        )
+        self.faults = FaultInjector()
+        self.sent: list[SentMessage] = []
+        # Every authorised request in order, as (method, parameters): tests assert on it.
+        self.calls: list[tuple[str, JSONDict]] = []
+        self.stats: ServerStats = _empty_stats()
+        self.on_message: Callable[[SentMessage], None] | None = None
+        self.users: dict[int, JSONDict] = {}
+        self.blocked_by: set[int] = set()
+        self.commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self._chats: dict[int, _Chat] = {}
+        self._updates: list[JSONDict] = []
+        self._next_update_id = 1
+        self._poll_generation = 0
+        self._updates_changed = asyncio.Event()
+        self._sent_changed = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._handlers: dict[str, tuple[str, Callable[[JSONDict], Awaitable[Any]]]] = {
+            name.lower(): (name, handler)
+            for name, handler in {
+                "getMe": self._get_me,
+                "getUpdates": self._get_updates,
+                "deleteWebhook": self._delete_webhook,
+                "getWebhookInfo": self._get_webhook_info,
+                "setMyCommands": self._set_my_commands,
+                "getMyCommands": self._get_my_commands,
+                "deleteMyCommands": self._delete_my_commands,
+                "sendMessage": self._send_message,
+                "getChat": self._get_chat,
+                "getChatMember": self._get_chat_member,
+                "getChatAdministrators": self._get_chat_administrators,
+                "getChatMemberCount": self._get_chat_member_count,
+            }.items()
+        }
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        """Bind and serve; ``base_url`` is valid afterwards."""
+        if self._runner is not None:
+            raise RuntimeError("the test server is already running")
+        self._closing = asyncio.Event()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        # access_log=None: the access log would print the token, which sits in every path.
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = runner.server
+        addresses = runner.addresses
+        if server is None or not addresses:
+            raise RuntimeError("the test server did not bind")
+        self.port = int(addresses[0][1])
+        _LOG.info("event=telegram_sandbox_started base_url=%s", self.base_url)
+
+    async def stop(self) -> None:
+        """Wake every long poll and held request, then close all connections."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing.set()
+        self._notify_updates()
+        await runner.cleanup()
+        _LOG.info("event=telegram_sandbox_stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """What PTB's ``base_url`` wants: ``http://127.0.0.1:PORT/bot`` (the token follows)."""
+        if self._runner is None and self.port == 0:
+            raise RuntimeError("start() the test server before asking for its URL")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/bot"
+
+    def method_url(self, method: str) -> str:
+        """Full URL of a Bot API method, for raw HTTP calls in tests."""
+        return f"{self.base_url}{self.token}/{method}"
+
+    # ── test API: state ──────────────────────────────────────────────────────────────────
+
+    def add_user(
+        self,
+        user_id: int,
+        first_name: str,
+        *,
+        username: str | None = None,
+        language_code: str | None = "zh-hans",
+    ) -> JSONDict:
+        """Register a user and their private chat with the bot (chat id == user id)."""
+        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if username:
+            user["username"] = username
+        if language_code:
+            user["language_code"] = language_code
+        self.users[user_id] = user
+        existing = self._chats.get(user_id)
+        if existing is None or existing.kind != "private":
+            self._chats[user_id] = _Chat(
+                user_id, "private", first_name=first_name, username=username, members={user_id}
+            )
+        return dict(user)
+
+    def add_chat(
+        self,
+        chat_id: int,
+        kind: ChatKind,
+        *,
+        title: str | None = None,
+        username: str | None = None,
+        admins: Iterable[int] = (),
+        members: Iterable[int] = (),
+        bot_is_admin: bool = True,
+    ) -> JSONDict:
+        """Register a chat the bot is in; the first of ``admins`` is its creator."""
+        if kind not in ("private", "group", "supergroup", "channel"):
+            raise ValueError(f"unknown chat kind {kind!r}")
+        if kind != "private" and chat_id > 0:
+            raise ValueError("group, supergroup and channel ids are negative in the Bot API")
+        chat = _Chat(
+            chat_id,
+            kind,
+            title=title if kind != "private" else None,
+            username=username.removeprefix("@") if username else None,
+            first_name=title if kind == "private" else None,
+            admins=list(dict.fromkeys(admins)),
+            members=set(members),
+            bot_is_admin=bot_is_admin,
+        )
+        self._chats[chat_id] = chat
+        return chat.as_json()
+
+    def block_bot(self, user_id: int) -> None:
+        """The user blocks the bot: sends to their private chat answer 403."""
+        self.blocked_by.add(user_id)
+
+    def unblock_bot(self, user_id: int) -> None:
+        """The user unblocks the bot."""
+        self.blocked_by.discard(user_id)
+
+    def kick_bot(self, chat_id: int) -> None:
+        """Remove the bot from a group, supergroup or channel: its requests there answer 403."""
+        self._chat(chat_id).bot_kicked = True
+
+    def migrate_chat(self, chat_id: int, new_chat_id: int) -> JSONDict:
+        """Upgrade a group to a supergroup; the old id answers 400 with ``migrate_to_chat_id``."""
+        old = self._chat(chat_id)
+        if old.kind != "group":
+            raise ValueError(f"only a group can be upgraded; chat {chat_id} is a {old.kind}")
+        old.migrated_to = new_chat_id
+        new = _Chat(
+            new_chat_id,
+            "supergroup",
+            title=old.title,
+            admins=list(old.admins),
+            members=set(old.members),
+            bot_is_admin=old.bot_is_admin,
+        )
+        self._chats[new_chat_id] = new
+        return new.as_json()
+
+    def set_limits(
+        self,
+        *,
+        global_rate: float | None = None,
+        private_per_second: float | None = None,
+        group_per_minute: float | None = None,
+        private_burst: float | None = None,
+    ) -> None:
+        """Change flood limits at runtime (``None`` keeps one; ``math.inf`` switches it off)."""
+        self.flood.set_limits(
+            global_rate=global_rate,
+            private_per_second=private_per_second,
+            group_per_minute=group_per_minute,
+            private_burst=private_burst,
+        )
+
+    def reset_stats(self) -> None:
+        """Zero the counters in ``stats``."""
+        self.stats = _empty_stats()
+
+    def chat(self, chat_id: int) -> JSONDict:
+        """A registered chat as the Bot API shows it."""
+        return self._chat(chat_id).as_json()
+
+    # ── test API: traffic ────────────────────────────────────────────────────────────────
+
+    def send_user_message(self, chat_id: int, user_id: int, text: str) -> JSONDict:
+        """Queue an Update in which ``user_id`` writes ``text`` in ``chat_id``; return it.
+
+        Text that starts with a command (``/start``, ``/start@briefbot_test_bot``) carries a
+        ``bot_command`` entity, which PTB's CommandHandler needs.
+        """
+        user = self.users.get(user_id)
+        if user is None:
+            raise ValueError(f"unknown user {user_id}: call add_user() first")
+        chat = self._chat(chat_id)
+        chat.last_message_id += 1
+        message: JSONDict = {
+            "message_id": chat.last_message_id,
+            "from": dict(user),
+            "chat": chat.as_json(),
+            "date": int(time.time()),
+            "text": text,
+        }
+        command = _COMMAND_RE.match(text)
+        if command:
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
+            ]
+        chat.messages[chat.last_message_id] = message
+        update: JSONDict = {"update_id": self._next_update_id, "message": message}
+        self._next_update_id += 1
+        self._updates.append(update)
+        self._notify_updates()
+        return update
+
+    def messages_to(self, chat_id: int) -> list[SentMessage]:
+        """Messages the bot sent to ``chat_id``, oldest first."""
+        return [m for m in self.sent if m.chat_id == chat_id]
+
+    async def wait_for_messages(
+        self,
+        chat_id: int,
+        count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper: the deadline is its point
+    ) -> list[SentMessage]:
+        """Wait until the bot has sent at least ``count`` messages to ``chat_id``; return all
+        messages to that chat.
+
+        Raises:
+            TimeoutError: fewer arrived within ``timeout`` seconds (the message says how many).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            messages = self.messages_to(chat_id)
+            if len(messages) >= count:
+                return messages
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"expected {count} messages to chat {chat_id} within {timeout}s, "
+                    f"got {len(messages)}"
+                )
+            event = self._sent_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    # ── HTTP ─────────────────────────────────────────────────────────────────────────────
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        return self._json(ApiError(404, "Not Found").body(), 404)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return self._json(ApiError(401, "Unauthorized").body(), 401)
+        requested = request.match_info["method"]
+        name, handler = self._handlers.get(requested.lower(), (requested, None))
+        requests = self.stats["requests"]
+        requests[name] = requests.get(name, 0) + 1
+        try:
+            if handler is None:
+                raise ApiError(404, "Not Found")
+            params = await _read_params(request)
+            self.calls.append((name, params))
+            fault = self._take_fault(name, params)
+            if fault is not None and fault.kind != "timeout":
+                self.stats["faults_injected"] += 1
+                return self._fault_response(fault, params)
+            if fault is not None:
+                self.stats["faults_injected"] += 1
+                result = await handler(params) if fault.deliver else None
+                if fault.drop:
+                    raise _DropConnection
+                await self._hold(fault.delay)
+                if not fault.deliver:
+                    raise ApiError(504, "Gateway Timeout")
+            else:
+                result = await handler(params)
+        except ApiError as err:
+            self._count_error(err.status)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            _LOG.debug("event=bot_api method=%s status=%s", name, err.status)
+            return self._json(err.body(), err.status)
+        except _DropConnection:
+            self._count_error(0)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=204)  # never reaches the client
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self._json({"ok": True, "result": result}, 200)
+
+    @staticmethod
+    def _json(body: JSONDict, status: int) -> web.Response:
+        return web.Response(
+            text=json.dumps(body, ensure_ascii=False),
+            status=status,
+            content_type="application/json",
+        )
+
+    def _count_error(self, status: int) -> None:
+        self.stats["errors"] += 1
+        by_code = self.stats["errors_by_code"]
+        by_code[status] = by_code.get(status, 0) + 1
+        if status == 429:
+            self.stats["rate_limited"] += 1
+
+    async def _hold(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _take_fault(self, method: str, params: JSONDict) -> Fault | None:
+        if not self.faults.pending:
+            return None
+        ref = params.get("chat_id")
+        chat_id: int | None = None
+        if ref is not None:
+            with contextlib.suppress(ApiError):
+                chat_id = self._resolve(ref).id
+            if chat_id is None and isinstance(ref, int | str):
+                with contextlib.suppress(ValueError):
+                    chat_id = int(ref)
+        return self.faults.take(method, chat_id, ref)
+
+    def _fault_response(self, fault: Fault, params: JSONDict) -> web.Response:
+        status: int
+        if fault.kind == "server_error":
+            status = fault.status or 500
+            self._count_error(status)
+            if status == 502:
+                return web.Response(text=_BAD_GATEWAY_HTML, status=502, content_type="text/html")
+            err = ApiError(status, fault.description or "Internal Server Error")
+        elif fault.kind == "forbidden":
+            chat = self._known_chat(params.get("chat_id"))
+            default = (
+                _kicked_description(chat)
+                if chat is not None and chat.kind != "private"
+                else "Forbidden: bot was blocked by the user"
+            )
+            err = ApiError(403, fault.description or default)
+            self._count_error(403)
+        elif fault.kind == "rate_limit":
+            err = _too_many_requests(fault.retry_after, fault.description)
+            self._count_error(429)
+        else:  # migrate
+            chat = self._known_chat(params.get("chat_id"))
+            new_id = fault.migrate_to_chat_id or int(f"-100{abs(chat.id) if chat else 1}")
+            err = ApiError(
+                400,
+                fault.description or "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": new_id},
+            )
+            self._count_error(400)
+        _LOG.debug("event=bot_api_fault kind=%s status=%s", fault.kind, err.status)
+        return self._json(err.body(), err.status)
+
+    # ── chats ────────────────────────────────────────────────────────────────────────────
+
+    def _chat(self, chat_id: int) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise ValueError(f"unknown chat {chat_id}: call add_chat() or add_user() first")
+        return chat
+
+    def _resolve(self, ref: object) -> _Chat:
+        """The chat a ``chat_id`` parameter names (an id, or "@username" for public chats)."""
+        if ref is None or ref == "":
+            raise ApiError(400, "Bad Request: chat_id is empty")
+        if isinstance(ref, str) and ref.strip().startswith("@"):
+            name = ref.strip()[1:].lower()
+            for chat in self._chats.values():
+                if chat.username and chat.username.lower() == name and chat.kind != "private":
+                    return chat
+            raise ApiError(400, "Bad Request: chat not found")
+        try:
+            chat_id = int(ref) if isinstance(ref, int | str) and not isinstance(ref, bool) else None
+        except ValueError:
+            chat_id = None
+        found = self._chats.get(chat_id) if chat_id is not None else None
+        if found is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return found
+
+    def _known_chat(self, ref: object) -> _Chat | None:
+        try:
+            return self._resolve(ref)
+        except ApiError:
+            return None
+
+    def _chat_in_reach(self, params: JSONDict) -> _Chat:
+        """Resolve ``chat_id`` and refuse chats the bot has left or that moved."""
+        chat = self._resolve(params.get("chat_id"))
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": chat.migrated_to},
+            )
+        if chat.bot_kicked:
+            raise ApiError(403, _kicked_description(chat))
+        return chat
+
+    # ── methods ──────────────────────────────────────────────────────────────────────────
+
+    async def _get_me(self, params: JSONDict) -> JSONDict:
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def _delete_webhook(self, params: JSONDict) -> bool:
+        if _bool(params, "drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+
+    async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
+        offset = _int(params, "offset", 0)
+        limit = min(max(_int(params, "limit", 100), 1), 100)
+        timeout = max(_float(params, "timeout", 0.0), 0.0)
+        if offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self._updates = self._updates[offset:]
+        # A newer getUpdates ends an older one with 409, as on the real server.
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._notify_updates()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self._closing.is_set():
+                return []
+            if generation != self._poll_generation:
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; "
+                    "make sure that only one bot instance is running",
+                )
+            remaining = deadline - loop.time()
+            if self._updates or remaining <= 0:
+                return self._updates[:limit]
+            event = self._updates_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    def _notify_updates(self) -> None:
+        event, self._updates_changed = self._updates_changed, asyncio.Event()
+        event.set()
+
+    async def _set_my_commands(self, params: JSONDict) -> bool:
+        commands = _json_field(params, "commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise ApiError(400, "Bad Request: commands must be a list of at most 100 commands")
+        for command in commands:
+            if not isinstance(command, dict) or not _BOT_COMMAND_RE.fullmatch(
+                str(command.get("command", ""))
+            ):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands[self._commands_key(params)] = [
+            {"command": c["command"], "description": c["description"]} for c in commands
+        ]
+        return True
+
+    async def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
+        return list(self.commands.get(self._commands_key(params), []))
+
+    async def _delete_my_commands(self, params: JSONDict) -> bool:
+        self.commands.pop(self._commands_key(params), None)
+        return True
+
+    @staticmethod
+    def _commands_key(params: JSONDict) -> tuple[str, str]:
+        scope = _json_field(params, "scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+
+    async def _send_message(self, params: JSONDict) -> JSONDict:
+        chat = self._chat_in_reach(params)
+        if chat.kind == "private" and chat.id in self.blocked_by:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat.kind == "channel" and not chat.bot_is_admin:
+            raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
+
+        raw = params.get("text")
+        raw_text = "" if raw is None else str(raw)
+        parse_mode = params.get("parse_mode") or None
+        text, entities = self._parse_text(raw_text, parse_mode, params)
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: message is too long")
+        if len(entities) > MAX_ENTITIES:
+            raise ApiError(
+                400, f"Bad Request: too many message entities ({len(entities)} > {MAX_ENTITIES})"
+            )
+        reply_to = self._reply_target(chat, params)
+
+        now = time.monotonic()
+        private = chat.kind == "private"
+        retry_after = self.flood.check(chat.id, private=private, now=now)
+        if retry_after:
+            raise _too_many_requests(retry_after)
+        self.flood.record(chat.id, private=private, now=now)
+
+        chat.last_message_id += 1
+        message: JSONDict = {
+            "message_id": chat.last_message_id,
+            "date": int(time.time()),
+            "chat": chat.as_json(),
+            "text": text,
+        }
+        if chat.kind == "channel":
+            message["sender_chat"] = chat.as_json()
+        else:
+            message["from"] = dict(self.bot_user)
+        if entities:
+            message["entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                k: v for k, v in reply_to.items() if k != "reply_to_message"
+            }
+        reply_markup = _json_field(params, "reply_markup")
+        if isinstance(reply_markup, dict) and "inline_keyboard" in reply_markup:
+            message["reply_markup"] = reply_markup
+        chat.messages[chat.last_message_id] = message
+
+        preview = _json_field(params, "link_preview_options")
+        sent = SentMessage(
+            chat_id=chat.id,
+            text=text,
+            html=raw_text,
+            parse_mode=str(parse_mode) if parse_mode else None,
+            message_id=chat.last_message_id,
+            at=now,
+            entities=tuple(entities),
+            reply_to_message_id=reply_to["message_id"] if reply_to else None,
+            link_preview_disabled=_bool(params, "disable_web_page_preview")
+            or (isinstance(preview, dict) and bool(preview.get("is_disabled"))),
+            reply_markup=reply_markup if isinstance(reply_markup, dict) else None,
+        )
+        self.sent.append(sent)
+        event, self._sent_changed = self._sent_changed, asyncio.Event()
+        event.set()
+        if self.on_message is not None:
+            self.on_message(sent)
+        return message
+
+    def _parse_text(
+        self, raw_text: str, parse_mode: object, params: JSONDict
+    ) -> tuple[str, list[JSONDict]]:
+        if parse_mode is None:
+            given = _json_field(params, "entities")
+            if given is None:
+                return raw_text, []
+            if not isinstance(given, list) or not all(
+                isinstance(e, dict) and {"type", "offset", "length"} <= e.keys() for e in given
+            ):
+                raise ApiError(400, "Bad Request: can't parse entities JSON object")
+            return raw_text, [dict(e) for e in given]
+        if str(parse_mode).lower() != "html":
+            raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!s}")
+        try:
+            return parse_html(raw_text, strict=self.strict_html)
+        except EntityParseError as err:
+            raise ApiError(400, f"Bad Request: can't parse entities: {err}") from err
+
+    def _reply_target(self, chat: _Chat, params: JSONDict) -> JSONDict | None:
+        reply = _json_field(params, "reply_parameters")
+        if isinstance(reply, dict):
+            message_id = reply.get("message_id")
+            allow_missing = bool(reply.get("allow_sending_without_reply"))
+            if reply.get("chat_id") not in (None, chat.id, str(chat.id)):
+                chat = self._resolve(reply["chat_id"])
+        else:
+            message_id = params.get("reply_to_message_id")
+            allow_missing = _bool(params, "allow_sending_without_reply")
+        if message_id in (None, ""):
+            return None
+        try:
+            target = chat.messages.get(int(message_id))
+        except (TypeError, ValueError):
+            target = None
+        if target is None and not allow_missing:
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return target
+
+    async def _get_chat(self, params: JSONDict) -> JSONDict:
+        chat = self._chat_in_reach(params)
+        return {
+            **chat.as_json(),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+
+    async def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        chat = self._chat_in_reach(params)
+        user_id = _int(params, "user_id", 0)
+        if user_id == self.bot_user["id"]:
+            return self._bot_member(chat)
+        user = self.users.get(user_id)
+        if user is None:
+            raise ApiError(400, "Bad Request: user not found")
+        if chat.kind == "private":
+            status = "member" if user_id == chat.id else "left"
+            return {"status": status, "user": dict(user)}
+        return self._member(chat, user)
+
+    async def _get_chat_administrators(self, params: JSONDict) -> list[JSONDict]:
+        chat = self._chat_in_reach(params)
+        if chat.kind == "private":
+            raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+        admins = [self._member(chat, self.users[a]) for a in chat.admins if a in self.users]
+        if chat.bot_is_admin:
+            admins.append(self._bot_member(chat))
+        return admins
+
+    async def _get_chat_member_count(self, params: JSONDict) -> int:
+        chat = self._chat_in_reach(params)
+        if chat.kind == "private":
+            return 2
+        return len({*chat.admins, *chat.members}) + 1  # and the bot
+
+    def _member(self, chat: _Chat, user: JSONDict) -> JSONDict:
+        user_id = user["id"]
+        if chat.admins and chat.admins[0] == user_id:
+            return {"status": "creator", "user": dict(user), "is_anonymous": False}
+        if user_id in chat.admins:
+            return _administrator(dict(user), chat)
+        if user_id in chat.members:
+            return {"status": "member", "user": dict(user)}
+        return {"status": "left", "user": dict(user)}
+
+    def _bot_member(self, chat: _Chat) -> JSONDict:
+        if chat.kind != "private" and chat.bot_is_admin:
+            return _administrator(dict(self.bot_user), chat)
+        return {"status": "member", "user": dict(self.bot_user)}
+
+
+# ── helpers ──────────────────────────────────────────────────────────────────────────────
+
+
+def _empty_stats() -> ServerStats:
+    return {
+        "requests": {},
+        "rate_limited": 0,
+        "errors": 0,
+        "errors_by_code": {},
+        "faults_injected": 0,
+    }
+
+
+def _too_many_requests(retry_after: int, description: str | None = None) -> ApiError:
+    return ApiError(
+        429,
+        description or f"Too Many Requests: retry after {retry_after}",
+        {"retry_after": retry_after},
+    )
+
+
+def _kicked_description(chat: _Chat) -> str:
+    if chat.kind == "channel":
+        return "Forbidden: bot is not a member of the channel chat"
+    if chat.kind == "supergroup":
+        return "Forbidden: bot was kicked from the supergroup chat"
+    return "Forbidden: bot was kicked from the group chat"
+
+
+def _administrator(user: JSONDict, chat: _Chat) -> JSONDict:
+    member: JSONDict = {
+        "status": "administrator",
+        "user": user,
+        "can_be_edited": False,
+        "is_anonymous": False,
+        "can_manage_chat": True,
+        "can_delete_messages": True,
+        "can_manage_video_chats": True,
+        "can_restrict_members": True,
+        "can_promote_members": False,
+        "can_change_info": True,
+        "can_invite_users": True,
+        "can_post_stories": True,
+        "can_edit_stories": True,
+        "can_delete_stories": True,
+    }
+    if chat.kind == "channel":
+        member.update(can_post_messages=True, can_edit_messages=True)
+    else:
+        member["can_pin_messages"] = True
+    return member
+
+
+async def _read_params(request: web.Request) -> JSONDict:
+    """Parameters from the query string and a JSON, urlencoded or multipart body.
+
+    In form bodies every value is a string (PTB JSON-encodes non-string values, e.g.
+    ``reply_markup``); the ``_int``/``_bool``/``_json_field`` readers accept both forms.
+    """
+    params: JSONDict = dict(request.query)
+    if not request.can_read_body:
+        return params
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as err:
+            raise ApiError(400, "Bad Request: can't parse JSON request body") from err
+        if not isinstance(body, dict):
+            raise ApiError(400, "Bad Request: the JSON request body must be an object")
+        params.update(body)
+    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        for key, value in form.items():
+            if isinstance(value, str):
+                params[key] = value  # uploaded files are not needed by any method here
+    return params
+
+
+def _int(params: JSONDict, name: str, default: int) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f'Bad Request: field "{name}" must be an integer') from None
+
+
+def _float(params: JSONDict, name: str, default: float) -> float:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f'Bad Request: field "{name}" must be a number') from None
+    if not math.isfinite(result):
+        raise ApiError(400, f'Bad Request: field "{name}" must be a number')
+    return result
+
+
+def _bool(params: JSONDict, name: str) -> bool:
+    value = params.get(name)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(value)
+
+
+def _json_field(params: JSONDict, name: str) -> Any:
+    """A field holding a JSON object or array: decoded already (JSON body) or a string."""
+    value = params.get(name)
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ApiError(400, f"Bad Request: can't parse {name} JSON object") from None
+
+
+# ── command line ─────────────────────────────────────────────────────────────────────────
+
+
+def _user_arg(text: str) -> tuple[int, str]:
+    user_id, _, name = text.partition(":")
+    return int(user_id), name or f"user{user_id}"
+
+
+def _chat_arg(text: str) -> tuple[int, ChatKind, str]:
+    chat_id, _, rest = text.partition(":")
+    kind, _, title = rest.partition(":")
+    if kind not in ("group", "supergroup", "channel"):
+        raise argparse.ArgumentTypeError("chat kind must be group, supergroup or channel")
+    return int(chat_id), kind, title  # type: ignore[return-value]  # checked just above
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the loopback Bot API until interrupted, printing its base URL and what the bot
+    sends."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.sandbox.telegram_api",
+        description="Loopback Telegram Bot API server for trying briefbot without Telegram.",
+    )
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--token", default="123456:TEST-TOKEN")
+    parser.add_argument("--bot-username", default="briefbot_test_bot")
+    parser.add_argument("--rate", "--global-rate", dest="global_rate", type=float, default=30)
+    parser.add_argument("--private-per-second", type=float, default=1)
+    parser.add_argument("--group-per-minute", type=float, default=20)
+    parser.add_argument("--user", type=_user_arg, action="append", default=[], metavar="ID[:NAME]")
+    parser.add_argument(
+        "--chat",
+        type=_chat_arg,
+        action="append",
+        default=[],
+        metavar="ID:KIND[:TITLE]",
+        help="a group, supergroup or channel; write --chat=-100123:channel:name for a negative "
+        "id (a channel's title doubles as its @username)",
+    )
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        server = TelegramTestServer(
+            token=args.token,
+            port=args.port,
+            global_rate=args.global_rate,
+            private_per_second=args.private_per_second,
+            group_per_minute=args.group_per_minute,
+            bot_username=args.bot_username,
+        )
+        for user_id, name in args.user:
+            server.add_user(user_id, name)
+        for chat_id, kind, title in args.chat:
+            username = title if kind == "channel" and title else None
+            server.add_chat(chat_id, kind, title=title or None, username=username)
+        server.on_message = lambda m: print(f"→ {m.chat_id} #{m.message_id}: {m.text}", flush=True)
+        async with server:
+            shown = "the default test token" if args.token == "123456:TEST-TOKEN" else "--token"
+            print(f"Telegram Bot API sandbox at {server.base_url} (token: {shown})", flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
