@@ -120,6 +120,8 @@ def build_service(
         service.platforms["wechat"] = wechat
         service.commands["wechat"] = commands
     service.engine = DeliveryEngine(core.store, service.platforms, settings.delivery)
+    if "telegram" in service.platforms:
+        telegram.pacer = service.engine.pacers["telegram"]
     return service
 
 

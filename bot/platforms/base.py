@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -80,6 +81,12 @@ class Platform(Protocol):
     limits: Limits
 
     async def send(self, target: Target, message: OutgoingMessage) -> str: ...
+
+
+class Pacer(Protocol):
+    """Waits for a chat's next send slot (see bot.delivery.Pacer); False if over the cap."""
+
+    async def wait_turn(self, target: Target, today: dt.date) -> bool: ...
 
 
 class ChatHandler(Protocol):

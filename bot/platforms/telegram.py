@@ -30,7 +30,7 @@ from bot.errors import (
     TargetMigrated,
     TransientFailure,
 )
-from bot.platforms.base import TELEGRAM_LIMITS, ChatHandler, Limits
+from bot.platforms.base import TELEGRAM_LIMITS, ChatHandler, Limits, Pacer
 
 log = logging.getLogger("briefbot.telegram")
 
@@ -97,6 +97,9 @@ class TelegramPlatform:
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_message))
         self.application.add_error_handler(self._on_error)
         self._polling = False
+        # Set by the composition root to the delivery engine's pacer, so replies and
+        # broadcasts share one budget per chat and never trip Telegram's limits together.
+        self.pacer: Pacer | None = None
 
     @property
     def username(self) -> str:
@@ -203,6 +206,8 @@ class TelegramPlatform:
         target = Target(self.name, chat_id)
         for reply in replies:
             for attempt in range(3):
+                if self.pacer is not None:
+                    await self.pacer.wait_turn(target, dt.date.today())
                 try:
                     await self.send(target, reply)
                     break
