@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -16,11 +17,15 @@ from bot import __version__
 from bot.app import Core, build_core
 from bot.brief import assemble_brief
 from bot.config import load_settings
-from bot.domain import Item
-from bot.errors import BriefbotError
+from bot.delivery import Outcome
+from bot.dispatch import Audience, SendResult
+from bot.domain import DeliveryStatus, Item, TargetKind
+from bot.errors import BriefbotError, ConfigError
 from bot.importer import ImportReport, import_paths
 from bot.ingest import SAMPLES_DIR
+from bot.logs import setup_logging
 from bot.search import search
+from bot.service import build_service, require_platforms, run_until_signalled, start_platforms
 
 PLATFORMS = ("telegram", "wechat", "markdown")
 Handler = Callable[[argparse.Namespace, Core], int]
@@ -207,6 +212,181 @@ def cmd_demo(args: argparse.Namespace, core: Core) -> int:
     return 1 if report.failed else 0
 
 
+def _platform_names(requested: str | None) -> tuple[str, ...]:
+    return (requested,) if requested else ("telegram", "wechat")
+
+
+async def _send(args: argparse.Namespace, core: Core) -> SendResult:
+    service = build_service(core, platforms=_platform_names(args.platform), chat=False)
+    if args.platform:
+        require_platforms(service, [args.platform])
+    elif not service.platforms:
+        require_platforms(service, ["telegram"])
+    date = resolve_date(core, args.date)
+    bar = None
+    try:
+        if not args.dry_run:
+            await start_platforms(service, polling=False)
+
+        def progress(_outcome: Outcome) -> None:
+            if bar is not None:
+                bar.update(1)
+
+        if not args.dry_run and not args.json:
+            bar = tqdm(desc=f"send {date.isoformat()}", unit="chat", disable=None)
+        return await service.send(
+            date,
+            platform=args.platform,
+            audience=Audience(args.audience),
+            chat_ids=args.target or (),
+            force=args.force,
+            dry_run=args.dry_run,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+        await service.stop()
+
+
+def cmd_send(args: argparse.Namespace, core: Core) -> int:
+    result = asyncio.run(_send(args, core))
+    summary = result.summary()
+    if args.json:
+        outcomes = (
+            [
+                {
+                    "platform": p.target.platform,
+                    "chat": p.target.chat_id,
+                    "status": p.status.value,
+                    "parts": p.parts,
+                }
+                for p in result.plan
+            ]
+            if result.report is None
+            else [
+                {
+                    "platform": o.target.platform,
+                    "chat": o.target.chat_id,
+                    "status": o.status.value,
+                    "parts_sent": o.parts_sent,
+                    "error": o.error,
+                }
+                for o in result.report.outcomes
+            ]
+        )
+        emit_json(
+            {
+                "date": result.date.isoformat(),
+                "title": result.title,
+                "dry_run": result.report is None,
+                "summary": summary,
+                "targets": outcomes,
+                "unresolved": result.unresolved,
+            }
+        )
+    else:
+        print(f"{result.date.isoformat()}  {result.title}")
+        if result.report is None:
+            for p in result.plan:
+                print(f"  would send {p.parts} message(s) to {p.target.key} ({p.status.value})")
+        else:
+            for o in result.report.outcomes:
+                if o.error and o.status is not DeliveryStatus.SKIPPED:
+                    print(f"  {o.target.key}: {o.status.value}: {o.error}", file=sys.stderr)
+            print(
+                "sent {sent}, failed {failed}, gone {gone}, skipped {skipped} (already delivered), "
+                "pending {pending}".format(
+                    **{
+                        k: summary.get(k, 0)
+                        for k in ("sent", "failed", "gone", "skipped", "pending")
+                    }
+                )
+            )
+        for problem in result.unresolved:
+            print(f"  warning: {problem}", file=sys.stderr)
+    failed = summary.get("failed", 0) + summary.get("unresolved", 0)
+    return 1 if failed else 0
+
+
+def cmd_subscribers(args: argparse.Namespace, core: Core) -> int:
+    store = core.store
+    if args.action == "add":
+        kind = TargetKind(args.kind)
+        added = store.add_subscriber(args.platform, args.chat_id, kind, name=args.name or "")
+        print(f"{args.platform}:{args.chat_id} {'added' if added else 'already subscribed'}")
+        return 0
+    if args.action == "remove":
+        removed = store.deactivate_subscriber(args.platform, args.chat_id, "removed by admin")
+        print(f"{args.platform}:{args.chat_id} {'removed' if removed else 'was not subscribed'}")
+        return 0 if removed else 1
+    rows = store.subscribers(args.platform, active_only=not args.all)
+    if args.json:
+        emit_json(
+            {
+                "subscribers": [
+                    {
+                        "platform": s.platform,
+                        "chat_id": s.chat_id,
+                        "kind": s.kind.value,
+                        "name": s.name,
+                        "language": s.language,
+                        "active": s.active,
+                        "since": s.created_at.isoformat(),
+                    }
+                    for s in rows
+                ]
+            }
+        )
+        return 0
+    for s in rows:
+        state = "" if s.active else f"  (inactive: {s.inactive_reason})"
+        print(f"{s.platform:<9} {s.chat_id:<16} {s.kind.value:<10} {s.name}{state}")
+    print(f"{len(rows)} subscriber(s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, core: Core) -> int:
+    service = build_service(core)
+    if not service.platforms:
+        require_platforms(service, ["telegram"])
+    asyncio.run(run_until_signalled(service))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, core: Core) -> int:
+    store = core.store
+    status: dict[str, Any] = {
+        "items": store.count_items(),
+        "latest_brief": (store.latest_date() or None) and str(store.latest_date()),
+        "subscribers": {p: len(store.subscribers(p)) for p in ("telegram", "wechat")},
+        "channels": len(core.settings.telegram.channels),
+        "groups": len(core.settings.wechat.groups),
+        "deliveries": {},
+    }
+    for platform in ("telegram", "wechat"):
+        last = store.last_delivery_date(platform)
+        if last is None:
+            continue
+        counts: dict[str, int] = {}
+        for row in store.deliveries(last, platform):
+            counts[row.status.value] = counts.get(row.status.value, 0) + 1
+        status["deliveries"][platform] = {"date": last.isoformat(), **counts}
+    if args.json:
+        emit_json(status)
+        return 0
+    print(f"items: {status['items']} (latest brief {status['latest_brief'] or '-'})")
+    subs = status["subscribers"]
+    print(
+        f"telegram: {subs['telegram']} subscriber(s), {status['channels']} channel(s); "
+        f"wechat: {status['groups']} group(s), {subs['wechat']} subscriber(s)"
+    )
+    for platform, d in status["deliveries"].items():
+        rest = ", ".join(f"{k} {v}" for k, v in d.items() if k != "date")
+        print(f"last delivery on {platform}: {d['date']}: {rest}")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -218,10 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
     parser.add_argument(
-        "--config", metavar="PATH", help="settings file (default: $BRIEFBOT_CONFIG or config/briefbot.toml)"
+        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
     )
     parser.add_argument(
-        "--db", metavar="URL", help="SQLAlchemy database URL (default: $BRIEFBOT_DATABASE_URL or a SQLite file in the data folder)"
+        "--config",
+        metavar="PATH",
+        help="settings file (default: $BRIEFBOT_CONFIG or config/briefbot.toml)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: $BRIEFBOT_DATABASE_URL or a SQLite file in the data folder)",
     )
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
@@ -248,6 +435,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_search)
 
+    p = sub.add_parser("send", help="deliver a day's brief through the ledger (each chat once)")
+    p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
+    p.add_argument("--platform", choices=("telegram", "wechat"), help="only this platform")
+    p.add_argument(
+        "--audience",
+        choices=[a.value for a in Audience],
+        default="all",
+        help="channels/groups from config, subscribers, or all (default)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="ID",
+        help="only this chat id (repeatable; needs --platform)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    p.add_argument("--force", action="store_true", help="send again to chats that already have it")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_send)
+
+    p = sub.add_parser("subscribers", help="list, add or remove subscribers")
+    subs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sp = subs.add_parser("list", help="list subscribers")
+    sp.add_argument("--platform", choices=("telegram", "wechat"))
+    sp.add_argument("--all", action="store_true", help="include inactive ones")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    for action, text in (("add", "subscribe a chat"), ("remove", "unsubscribe a chat")):
+        sp = subs.add_parser(action, help=text)
+        sp.add_argument("chat_id", metavar="CHAT_ID")
+        sp.add_argument("--platform", choices=("telegram", "wechat"), default="telegram")
+        if action == "add":
+            sp.add_argument("--kind", choices=[k.value for k in TargetKind], default="subscriber")
+            sp.add_argument("--name", help="a label for people")
+    p.set_defaults(handler=cmd_subscribers)
+
+    p = sub.add_parser("run", help="run the bots (Telegram, WeChat) until SIGINT/SIGTERM")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("status", help="subscribers, groups and the last delivery per platform")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_status)
+
     p = sub.add_parser("demo", help="load the sample content and show a brief for each platform")
     p.set_defaults(handler=cmd_demo)
     return parser
@@ -258,6 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        setup_logging(
+            "INFO" if args.verb == "run" and args.log_level == "WARNING" else args.log_level,
+            secrets=[settings.telegram_token.reveal(), settings.wechat_token.reveal()],
+        )
         core = build_core(settings, database_url=args.db)
     except BriefbotError as exc:
         print(f"briefbot: {exc}", file=sys.stderr)
@@ -265,6 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Handler = args.handler
         return handler(args, core)
+    except ConfigError as exc:
+        print(f"briefbot: {exc}", file=sys.stderr)
+        return 2
     except BriefbotError as exc:
         print(f"briefbot: {exc}", file=sys.stderr)
         return 1

@@ -25,15 +25,24 @@ Notify = Callable[[str, OutgoingMessage], Awaitable[object]]
 
 # (Chinese, English) texts of the short replies; long ones are templates.
 TEXTS: dict[str, tuple[str, str]] = {
-    "subscribed": ("已订阅每日AI简报。发送 /unsubscribe 退订。", "Subscribed to the daily AI brief. /unsubscribe to stop."),
+    "subscribed": (
+        "已订阅每日AI简报。发送 /unsubscribe 退订。",
+        "Subscribed to the daily AI brief. /unsubscribe to stop.",
+    ),
     "already_subscribed": ("你已经订阅了。", "You are already subscribed."),
     "unsubscribed": ("已退订。", "Unsubscribed."),
     "not_subscribed": ("你还没有订阅。", "You are not subscribed."),
-    "group_admin_only": ("只有群管理员可以为本群订阅或退订。", "Only a chat administrator can (un)subscribe this chat."),
+    "group_admin_only": (
+        "只有群管理员可以为本群订阅或退订。",
+        "Only a chat administrator can (un)subscribe this chat.",
+    ),
     "not_admin": ("此命令仅限管理员使用。", "This command is for admins only."),
     "no_brief": ("还没有可发送的简报。", "There is no brief yet."),
     "empty_query": ("请在关键词前加上命令，例如：{example}", "Send a keyword, e.g. {example}"),
-    "bad_query": ("关键词太长或无法识别，请换一个词试试。", "That query is too long or has no words; try one keyword."),
+    "bad_query": (
+        "关键词太长或无法识别，请换一个词试试。",
+        "That query is too long or has no words; try one keyword.",
+    ),
     "bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
     "sending": ("开始发送 {date} 的简报…", "Sending the brief of {date}…"),
     "sent": (
@@ -122,20 +131,28 @@ class Commands:
             return name, rest.strip()
         return None, ""
 
-    async def _command(self, message: IncomingMessage, name: str, arg: str) -> list[OutgoingMessage]:
+    async def _command(
+        self, message: IncomingMessage, name: str, arg: str
+    ) -> list[OutgoingMessage]:
         lang = language_of(message)
         if name in ADMIN_COMMANDS:
             if message.user_id not in self.rules.admins:
                 log.warning(
                     "refused admin command platform=%s command=%s user=%s chat=%s",
-                    self.platform, name, mask(message.user_id), mask(message.chat_id),
+                    self.platform,
+                    name,
+                    mask(message.user_id),
+                    mask(message.chat_id),
                 )
                 return self._reply(message, say("not_admin", lang))
             return await self._admin(message, name, arg)
         if name in ("start", "help"):
             return self.core.renderer.text(
-                self.platform, "help.j2", self.core.limits(self.platform),
-                lang=lang, commands=self._help_commands(message),
+                self.platform,
+                "help.j2",
+                self.core.limits(self.platform),
+                lang=lang,
+                commands=self._help_commands(message),
             )
         if name == "subscribe":
             return await self._subscribe(message, subscribe=True)
@@ -156,7 +173,10 @@ class Commands:
         ]
         if message.user_id in self.rules.admins:
             rows += [
-                (f"{p}send [YYYY-MM-DD] [all|channels|subscribers]", "发送简报" if zh else "send a brief"),
+                (
+                    f"{p}send [YYYY-MM-DD] [all|channels|subscribers]",
+                    "发送简报" if zh else "send a brief",
+                ),
                 (f"{p}preview [YYYY-MM-DD]", "预览" if zh else "preview"),
                 (f"{p}stats", "统计" if zh else "statistics"),
             ]
@@ -164,15 +184,21 @@ class Commands:
 
     # -- public commands -------------------------------------------------------------------
 
-    async def _subscribe(self, message: IncomingMessage, *, subscribe: bool) -> list[OutgoingMessage]:
+    async def _subscribe(
+        self, message: IncomingMessage, *, subscribe: bool
+    ) -> list[OutgoingMessage]:
         lang = language_of(message)
         if message.chat_kind is not ChatKind.PRIVATE:
-            allowed = self.chat_admin is not None and await self.chat_admin(message.chat_id, message.user_id)
+            allowed = self.chat_admin is not None and await self.chat_admin(
+                message.chat_id, message.user_id
+            )
             if not allowed:
                 return self._reply(message, say("group_admin_only", lang))
         store = self.core.store
         if subscribe:
-            kind = TargetKind.SUBSCRIBER if message.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+            kind = (
+                TargetKind.SUBSCRIBER if message.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+            )
             added = store.add_subscriber(
                 self.platform, message.chat_id, kind, name=message.user_name, language=lang
             )
@@ -181,7 +207,10 @@ class Commands:
         return self._reply(message, say("unsubscribed" if removed else "not_subscribed", lang))
 
     def _latest(self, message: IncomingMessage) -> list[OutgoingMessage]:
-        date = self.core.store.latest_date(on_or_before=self.core.today()) or self.core.store.latest_date()
+        date = (
+            self.core.store.latest_date(on_or_before=self.core.today())
+            or self.core.store.latest_date()
+        )
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None:
             return self._reply(message, say("no_brief", language_of(message)))
@@ -193,12 +222,16 @@ class Commands:
         if self._cooling_down(message):
             return []
         if not query:
-            example = f"{self.rules.query_prefixes[0] if self.rules.query_prefixes else '/search '}芯片"
+            example = (
+                f"{self.rules.query_prefixes[0] if self.rules.query_prefixes else '/search '}芯片"
+            )
             return self._reply(message, say("empty_query", lang, example=example))
         max_length = self.core.settings.search.max_query_length
         if len(query) > max_length or not query_terms(query, max_length=max_length):
             return self._reply(message, say("bad_query", lang))
-        results = search(self.core.store, query, limit=self.core.settings.search.limit, max_length=max_length)
+        results = search(
+            self.core.store, query, limit=self.core.settings.search.limit, max_length=max_length
+        )
         replies = self.core.renderer.search_results(
             query, [r.item for r in results], self.platform, self.core.limits(self.platform)
         )
@@ -235,32 +268,54 @@ class Commands:
                 return self._reply(message, say("bad_date", lang))
         if name == "stats":
             return self.core.renderer.text(
-                self.platform, "stats.j2", self.core.limits(self.platform), lang=lang, stats=self.stats()
+                self.platform,
+                "stats.j2",
+                self.core.limits(self.platform),
+                lang=lang,
+                stats=self.stats(),
             )
-        date = date or self.core.store.latest_date(on_or_before=self.core.today()) or self.core.store.latest_date()
+        date = (
+            date
+            or self.core.store.latest_date(on_or_before=self.core.today())
+            or self.core.store.latest_date()
+        )
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None or date is None:
             return self._reply(message, say("no_brief", lang))
         if name == "preview":
             return self.core.renderer.brief(brief, self.platform, self.core.limits(self.platform))
         if self.send_brief is None:
-            return self._reply(message, say("send_failed", lang, error="sending is not available here"))
-        log.info("admin send platform=%s user=%s date=%s audience=%s", self.platform, mask(message.user_id), date, audience)
+            return self._reply(
+                message, say("send_failed", lang, error="sending is not available here")
+            )
+        log.info(
+            "admin send platform=%s user=%s date=%s audience=%s",
+            self.platform,
+            mask(message.user_id),
+            date,
+            audience,
+        )
         task = asyncio.create_task(self._send_and_report(message, date, audience))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return self._reply(message, say("sending", lang, date=date.isoformat()))
 
-    async def _send_and_report(self, message: IncomingMessage, date: dt.date, audience: Audience) -> None:
+    async def _send_and_report(
+        self, message: IncomingMessage, date: dt.date, audience: Audience
+    ) -> None:
         assert self.send_brief is not None
         lang = language_of(message)
         try:
             result = await self.send_brief(self.platform, date, audience)
             counts = result.summary()
             text = say(
-                "sent", lang, date=date.isoformat(), sent=counts.get("sent", 0),
+                "sent",
+                lang,
+                date=date.isoformat(),
+                sent=counts.get("sent", 0),
                 failed=counts.get("failed", 0) + counts.get("gone", 0),
-                skipped=counts.get("skipped", 0), pending=counts.get("pending", 0),
+                skipped=counts.get("skipped", 0),
+                pending=counts.get("pending", 0),
             )
         except BriefbotError as exc:
             text = say("send_failed", lang, error=str(exc))
@@ -268,7 +323,9 @@ class Commands:
             log.exception("admin send failed")
             text = say("send_failed", lang, error=repr(exc))
         if self.notify is not None:
-            await self.notify(message.chat_id, OutgoingMessage(text, mentions=self._mentions(message)))
+            await self.notify(
+                message.chat_id, OutgoingMessage(text, mentions=self._mentions(message))
+            )
 
     async def wait_background(self) -> None:
         """Let admin-triggered sends finish (clean shutdown, tests)."""
@@ -294,12 +351,18 @@ class Commands:
     # -- replies ---------------------------------------------------------------------------
 
     def _mentions(self, message: IncomingMessage) -> tuple[str, ...]:
-        return (message.user_id,) if message.chat_kind is ChatKind.GROUP and self.platform == "wechat" else ()
+        return (
+            (message.user_id,)
+            if message.chat_kind is ChatKind.GROUP and self.platform == "wechat"
+            else ()
+        )
 
     def _reply(self, message: IncomingMessage, text: str) -> list[OutgoingMessage]:
         return [OutgoingMessage(text, mentions=self._mentions(message))]
 
-    def _with_mention(self, message: IncomingMessage, replies: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    def _with_mention(
+        self, message: IncomingMessage, replies: list[OutgoingMessage]
+    ) -> list[OutgoingMessage]:
         mentions = self._mentions(message)
         if not mentions or not replies:
             return replies

@@ -120,7 +120,9 @@ class WechatSettings:
 class ScheduleSettings:
     default: str = "08:00"
     timezone: str = "Asia/Shanghai"
-    misfire_grace: int = 3600  # seconds late a send may still start (a restart at 08:40 still sends)
+    misfire_grace: int = (
+        3600  # seconds late a send may still start (a restart at 08:40 still sends)
+    )
     catch_up_days: int = 0  # 0: never send an older day's brief late
 
 
@@ -254,7 +256,11 @@ def load_settings(
     """Read settings from ``path`` (or BRIEFBOT_CONFIG, or config/briefbot.toml if present),
     then apply BRIEFBOT_<SECTION>_<KEY> environment overrides (and BRIEFBOT_DATABASE_URL)."""
     env = os.environ if environ is None else environ
-    chosen = Path(path) if path else (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    chosen = (
+        Path(path)
+        if path
+        else (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    )
     data: dict[str, Any] = {}
     source = "defaults"
     if chosen is None:

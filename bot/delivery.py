@@ -210,7 +210,10 @@ class DeliveryEngine:
             except RetryLater as exc:
                 rate_limited += 1
                 report.rate_limited += 1
-                if exc.retry_after > self.settings.max_retry_after or rate_limited > MAX_RATE_LIMITED:
+                if (
+                    exc.retry_after > self.settings.max_retry_after
+                    or rate_limited > MAX_RATE_LIMITED
+                ):
                     return self._fail(row, target, index, str(exc))
                 log.warning("rate limited chat=%s retry_after=%s", target.key, exc.retry_after)
                 pacer.hold(exc.retry_after)
@@ -219,9 +222,15 @@ class DeliveryEngine:
                 transient += 1
                 report.retries += 1
                 if transient >= self.settings.max_attempts:
-                    return self._fail(row, target, index, f"gave up after {transient} attempts: {exc}")
-                delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (transient - 1))
-                log.warning("transient failure chat=%s error=%s retry_in=%.1fs", target.key, exc, delay)
+                    return self._fail(
+                        row, target, index, f"gave up after {transient} attempts: {exc}"
+                    )
+                delay = min(
+                    self.settings.backoff_max, self.settings.backoff_base * 2 ** (transient - 1)
+                )
+                log.warning(
+                    "transient failure chat=%s error=%s retry_in=%.1fs", target.key, exc, delay
+                )
                 await self._sleep(delay)
                 continue
             except TargetMigrated as exc:

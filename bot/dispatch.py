@@ -36,7 +36,9 @@ class NothingToSend(BriefbotError):
 class RoomDirectory(Protocol):
     """A platform that can find a group by its name (WeChat rooms by topic)."""
 
-    async def resolve_room(self, *, room_id: str | None = None, topic: str | None = None) -> str | None: ...
+    async def resolve_room(
+        self, *, room_id: str | None = None, topic: str | None = None
+    ) -> str | None: ...
 
 
 @dataclass
@@ -79,7 +81,8 @@ async def configured_targets(
     if "telegram" in platforms:
         if audience in (Audience.ALL, Audience.CHANNELS):
             targets += [
-                Target("telegram", ch.chat, TargetKind.CHANNEL, ch.chat) for ch in settings.telegram.channels
+                Target("telegram", ch.chat, TargetKind.CHANNEL, ch.chat)
+                for ch in settings.telegram.channels
             ]
         if audience in (Audience.ALL, Audience.SUBSCRIBERS):
             targets += [s.target for s in core.store.subscribers("telegram")]
@@ -89,7 +92,9 @@ async def configured_targets(
             for group in settings.wechat.groups:
                 room_id: str | None = group.id or None
                 if isinstance(wechat, RoomDirectory):
-                    room_id = await wechat.resolve_room(room_id=group.id or None, topic=group.topic or None)
+                    room_id = await wechat.resolve_room(
+                        room_id=group.id or None, topic=group.topic or None
+                    )
                 if room_id is None:
                     unresolved.append(f"wechat group {group.id or group.topic!r} not found")
                     continue
@@ -105,7 +110,9 @@ async def configured_targets(
 def explicit_targets(core: Core, platform: str, chat_ids: Sequence[str]) -> list[Target]:
     """Targets named on the command line; their kind comes from what the store knows."""
     known = {s.chat_id: s.kind for s in core.store.subscribers(platform, active_only=False)}
-    channels = {c.chat for c in core.settings.telegram.channels} if platform == "telegram" else set()
+    channels = (
+        {c.chat for c in core.settings.telegram.channels} if platform == "telegram" else set()
+    )
     groups = {g.id for g in core.settings.wechat.groups} if platform == "wechat" else set()
     out = []
     for chat_id in chat_ids:
@@ -119,7 +126,9 @@ def explicit_targets(core: Core, platform: str, chat_ids: Sequence[str]) -> list
     return out
 
 
-def render_for(core: Core, brief: Brief, platforms: Sequence[str]) -> dict[str, list[OutgoingMessage]]:
+def render_for(
+    core: Core, brief: Brief, platforms: Sequence[str]
+) -> dict[str, list[OutgoingMessage]]:
     return {name: core.renderer.brief(brief, name, core.limits(name)) for name in platforms}
 
 

@@ -44,8 +44,15 @@ class Service:
         """The one path every send takes: CLI, admin chat command and schedule."""
         assert self.engine is not None
         return await send_brief(
-            self.core, self.engine, date, platform=platform, audience=audience,
-            chat_ids=chat_ids, force=force, dry_run=dry_run, progress=progress,
+            self.core,
+            self.engine,
+            date,
+            platform=platform,
+            audience=audience,
+            chat_ids=chat_ids,
+            force=force,
+            dry_run=dry_run,
+            progress=progress,
         )
 
     async def _send_from_chat(self, platform: str, date: dt.date, audience: Audience) -> SendResult:
@@ -75,7 +82,9 @@ def build_service(
         commands = Commands(
             core,
             "telegram",
-            PlatformRules(command_prefix="/", admins=frozenset(str(a) for a in settings.telegram.admins)),
+            PlatformRules(
+                command_prefix="/", admins=frozenset(str(a) for a in settings.telegram.admins)
+            ),
             send_brief=service._send_from_chat,
         )
         telegram = TelegramPlatform(

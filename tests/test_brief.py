@@ -12,7 +12,9 @@ from tests.factories import DAY, make_item
 def test_title_from_pattern_with_first_headlines() -> None:
     items = [make_item("甲", position=0), make_item("乙", position=1), make_item("丙", position=2)]
     assert brief_title(DAY, items, BriefSettings()) == "【AI简报20261127】甲、乙"
-    custom = BriefSettings(title_pattern="AI Brief {date}: {headlines}", title_headlines=3, headline_separator=" / ")
+    custom = BriefSettings(
+        title_pattern="AI Brief {date}: {headlines}", title_headlines=3, headline_separator=" / "
+    )
     assert brief_title(DAY, items, custom) == "AI Brief 2026-11-27: 甲 / 乙 / 丙"
 
 

@@ -44,7 +44,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
 
 def test_config_path_from_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[search]\nlimit = 9\n', encoding="utf-8")
+    cfg.write_text("[search]\nlimit = 9\n", encoding="utf-8")
     assert load_settings(None, environ={"BRIEFBOT_CONFIG": str(cfg)}).search.limit == 9
 
 

@@ -8,10 +8,11 @@ test_wechat_*.py against the loopback servers.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import datetime as dt
+import heapq
 from collections import Counter
 from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 
@@ -119,7 +120,9 @@ async def test_every_part_once_in_order_and_a_second_run_sends_nothing(store: St
     assert report.count(DeliveryStatus.SENT) == 5
     for target in targets:
         assert [text for chat, text, _ in platform.delivered if chat == target.chat_id] == [
-            "part 0", "part 1", "part 2"
+            "part 0",
+            "part 1",
+            "part 2",
         ]
     again = await engine.deliver(DAY, {"telegram": PARTS}, targets)
     assert again.count(DeliveryStatus.SKIPPED) == 5
@@ -149,7 +152,7 @@ async def test_pacing_never_exceeds_global_and_per_chat_limits(store: Store) -> 
     for chat, _, t in platform.delivered:
         per_chat.setdefault(chat, []).append(t)
     for stamps in per_chat.values():
-        assert all(b - a >= 1.0 - 1e-9 for a, b in zip(stamps, stamps[1:], strict=False))
+        assert all(b - a >= 1.0 - 1e-9 for a, b in pairwise(stamps))
     # and it is not needlessly slow: 180 messages at 30/s take about 6 s
     assert times[-1] - times[0] < 8.0
 
@@ -166,7 +169,9 @@ async def test_groups_and_channels_get_at_most_20_per_minute(store: Store) -> No
 
 def test_pacer_adds_jitter_within_bounds() -> None:
     clock = VirtualClock()
-    limits = Limits(max_length=10, length_unit=TELEGRAM_LIMITS.length_unit, per_chat_interval=3.0, jitter=2.0)
+    limits = Limits(
+        max_length=10, length_unit=TELEGRAM_LIMITS.length_unit, per_chat_interval=3.0, jitter=2.0
+    )
     pacer = Pacer(limits, clock=clock, sleep=clock.sleep)
     target = Target("wechat", "room", TargetKind.GROUP)
     stamps = []
@@ -177,7 +182,7 @@ def test_pacer_adds_jitter_within_bounds() -> None:
             stamps.append(clock.now)
 
     asyncio.run(run())
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(stamps)]
     assert all(3.0 <= g <= 5.0 + 1e-9 for g in gaps)
     assert len({round(g, 3) for g in gaps}) > 1  # jitter varies
 
@@ -212,7 +217,9 @@ async def test_forbidden_deactivates_and_is_not_retried(store: Store) -> None:
     engine, platform, _ = make_engine(store)
     targets = subscribers(store, 3)
     blocked = targets[1].chat_id
-    platform.script = lambda t, m, n: TargetGone("bot was blocked") if t.chat_id == blocked else None
+    platform.script = lambda t, m, n: (
+        TargetGone("bot was blocked") if t.chat_id == blocked else None
+    )
     report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
     assert report.count(DeliveryStatus.GONE) == 1 and report.count(DeliveryStatus.SENT) == 2
     assert blocked not in {s.chat_id for s in store.subscribers("telegram")}
@@ -236,8 +243,8 @@ async def test_migration_is_followed(store: Store) -> None:
 async def test_bad_request_is_recorded_with_its_reason(store: Store) -> None:
     engine, platform, _ = make_engine(store)
     targets = subscribers(store, 2)
-    platform.script = (
-        lambda t, m, n: PermanentFailure("can't parse entities") if t == targets[0] else None
+    platform.script = lambda t, m, n: (
+        PermanentFailure("can't parse entities") if t == targets[0] else None
     )
     report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
     assert report.count(DeliveryStatus.FAILED) == 1 and report.count(DeliveryStatus.SENT) == 1
@@ -267,7 +274,7 @@ async def test_crash_mid_fan_out_then_resume_delivers_each_part_exactly_once(sto
 
     async def crashing_run() -> None:
         task = asyncio.ensure_future(engine.deliver(DAY, {"telegram": PARTS}, targets))
-        while len(platform.delivered) < crash_after:
+        while len(platform.delivered) < crash_after:  # noqa: ASYNC110 - virtual time, no event
             await asyncio.sleep(0)
         task.cancel()  # the process dies: whatever was in flight is abandoned
         with pytest.raises(asyncio.CancelledError):

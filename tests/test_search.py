@@ -12,12 +12,21 @@ from tests.factories import DAY, make_item
 def seed(store: Store) -> None:
     store.upsert_items(
         [
-            make_item("英伟达发布新款AI芯片", summary="新芯片面向推理。", position=0, tags=("芯片",)),
-            make_item("Meta open-sources a Transformer variant", summary="The TRANSFORMER is small.", position=1),
+            make_item(
+                "英伟达发布新款AI芯片", summary="新芯片面向推理。", position=0, tags=("芯片",)
+            ),
+            make_item(
+                "Meta open-sources a Transformer variant",
+                summary="The TRANSFORMER is small.",
+                position=1,
+            ),
             make_item("大模型量化新方法", summary="4比特量化几乎无损。", position=2),
             make_item("机器人新闻", summary="与芯片无关的描述里提到芯片一次。", position=3),
             make_item(
-                "旧闻：芯片出口", date=DAY - dt.timedelta(days=3), summary="旧的芯片新闻。", position=0
+                "旧闻：芯片出口",
+                date=DAY - dt.timedelta(days=3),
+                summary="旧的芯片新闻。",
+                position=0,
             ),
         ]
     )
@@ -34,7 +43,9 @@ def test_two_character_chinese_words(store: Store) -> None:
 def test_english_is_case_insensitive(store: Store) -> None:
     seed(store)
     for query in ("transformer", "TRANSFORMER", "Transformer"):
-        assert [r.item.title for r in search(store, query)] == ["Meta open-sources a Transformer variant"]
+        assert [r.item.title for r in search(store, query)] == [
+            "Meta open-sources a Transformer variant"
+        ]
     assert [r.item.title for r in search(store, "open-sources")] == [
         "Meta open-sources a Transformer variant"
     ]

@@ -76,7 +76,10 @@ def test_items_keep_order_links_tags_and_section(store: Store) -> None:
     store.upsert_items([make_item("Y", position=1), item])
     got = store.items_on(DAY)
     assert [i.title for i in got] == ["X", "Y"]
-    assert got[0].links == (Link("原文", "https://a.example/1"), Link("论文地址", "https://arxiv.org/abs/1"))
+    assert got[0].links == (
+        Link("原文", "https://a.example/1"),
+        Link("论文地址", "https://arxiv.org/abs/1"),
+    )
     assert got[0].tags == ("芯片", "量化")
     assert got[0].section == "研究"
 
@@ -129,7 +132,11 @@ def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
     store.record_part_sent(row.id, 1, "m2")
     store.finish_delivery(row.id, DeliveryStatus.SENT)
     [done] = store.deliveries(DAY)
-    assert (done.status, done.parts_sent, done.message_ids) == (DeliveryStatus.SENT, 2, ["m1", "m2"])
+    assert (done.status, done.parts_sent, done.message_ids) == (
+        DeliveryStatus.SENT,
+        2,
+        ["m1", "m2"],
+    )
     assert done.sent_at is not None
     assert store.start_attempt(row.id, "w2") is None  # finished rows cannot be claimed
     [same] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 2}, force=False)

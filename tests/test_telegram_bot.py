@@ -147,7 +147,9 @@ async def test_admin_preview_and_stats(tg: Harness) -> None:
 async def test_plain_text_in_private_is_a_search(tg: Harness) -> None:
     [reply] = await tg.say(ALICE, ALICE, "芯片")
     assert "芯片" in reply
-    assert '<a href="https://' in tg.server.messages_to(ALICE)[-1].html  # each result links its source
+    assert (
+        '<a href="https://' in tg.server.messages_to(ALICE)[-1].html
+    )  # each result links its source
     [nothing] = await tg.say(BOB, BOB, "zzzz-no-such-word")
     assert "zzzz-no-such-word" in nothing
     [hostile] = await tg.say(BOB, BOB, "/search <b>&amp;")
@@ -221,10 +223,12 @@ async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
     tg.server.set_limits(global_rate=1000)
     engine = tg.service.engine
     assert engine is not None
-    engine.pacers["telegram"].limits = engine.pacers["telegram"].limits.with_overrides(global_rate=20.0)
+    engine.pacers["telegram"].limits = engine.pacers["telegram"].limits.with_overrides(
+        global_rate=20.0
+    )
     task = asyncio.create_task(tg.service.send(DAY, audience=Audience.SUBSCRIBERS))
     await tg.server.wait_for_messages(users[0], 1, timeout=10)
-    while sum(len(tg.server.messages_to(u)) for u in users) < 12:
+    while sum(len(tg.server.messages_to(u)) for u in users) < 12:  # noqa: ASYNC110
         await asyncio.sleep(0.001)
     await asyncio.sleep(0.02)
     task.cancel()

@@ -110,7 +110,9 @@ class TelegramPlatform:
         try:
             await self.application.initialize()
         except InvalidToken as exc:
-            raise ConfigError("the Telegram bot token was rejected (BRIEFBOT_TELEGRAM_TOKEN)") from exc
+            raise ConfigError(
+                "the Telegram bot token was rejected (BRIEFBOT_TELEGRAM_TOKEN)"
+            ) from exc
         except NetworkError as exc:
             raise TransientFailure(f"cannot reach the Telegram Bot API: {exc}") from exc
         if polling:

@@ -176,6 +176,14 @@ class WechatPlatform:
                 self._last_error = "the event stream ended"
             except ConfigError:
                 raise
+            except GRPCError as exc:
+                self._last_error = _describe(exc)
+                if exc.status is Status.UNAUTHENTICATED and not self.connections:
+                    await client.stop()
+                    raise ConfigError(
+                        f"the WeChat puppet service at {self.endpoint} rejected the token "
+                        "(BRIEFBOT_WECHAT_TOKEN)"
+                    ) from exc
             except Exception as exc:
                 self._last_error = _describe(exc)
             self._logged_in.clear()
@@ -199,9 +207,7 @@ class WechatPlatform:
         self.self_name = str(contact.name or "")
         self.connections += 1
         self._logged_in.set()
-        log.info(
-            "wechat.login self=%s connections=%d", mask_id(self.self_id), self.connections
-        )
+        log.info("wechat.login self=%s connections=%d", mask_id(self.self_id), self.connections)
 
     def _on_logout(self, contact: Any) -> None:
         self._logged_in.clear()
@@ -224,7 +230,7 @@ class WechatPlatform:
         in_room = target.kind is TargetKind.GROUP or self._is_room_id(target.chat_id)
         try:
             async with asyncio.timeout(self.send_timeout):
-                return await self._send_text(target.chat_id, in_room, message, check=True)
+                return await self._send_text(target.chat_id, in_room, message)
         except GRPCError as exc:
             raise _delivery_error(exc, target.chat_id) from exc
         except _NETWORK_ERRORS as exc:
@@ -285,18 +291,18 @@ class WechatPlatform:
         return self._remember_room(matches[0]) if matches else None
 
     async def _send_text(
-        self, conversation_id: str, in_room: bool, message: OutgoingMessage, *, check: bool
+        self, conversation_id: str, in_room: bool, message: OutgoingMessage
     ) -> str:
         puppet = self._puppet()
         text = message.text
         mention_ids: list[str] = []
+        # Check the conversation first: a gateway may accept a send to a group the bot has left.
         if in_room:
-            if check:
-                payload = await puppet.room_payload(conversation_id)
-                members = list(payload.member_ids or ())
-                if members and self.self_id not in members:
-                    raise TargetGone(f"the bot is no longer in group {mask_id(conversation_id)}")
-                self._remember_room(payload)
+            payload = await puppet.room_payload(conversation_id)
+            members = list(payload.member_ids or ())
+            if members and self.self_id not in members:
+                raise TargetGone(f"the bot is no longer in group {mask_id(conversation_id)}")
+            self._remember_room(payload)
             names = []
             for contact_id in message.mentions:
                 name = await self._member_name(puppet, conversation_id, contact_id)
@@ -304,7 +310,7 @@ class WechatPlatform:
                     mention_ids.append(contact_id)
                     names.append(f"@{name}{MENTION_SEPARATOR}")
             text = "".join(names) + text
-        elif check:
+        else:
             await puppet.contact_payload(conversation_id)
         message_id = await puppet.message_send_text(
             conversation_id=conversation_id, message=text, mention_ids=mention_ids or None

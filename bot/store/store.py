@@ -221,7 +221,11 @@ class Store:
         with self.session() as s:
             row = s.get(BriefRow, info.date)
             if row is None:
-                s.add(BriefRow(date=info.date, title=info.title, publisher=info.publisher, source=source))
+                s.add(
+                    BriefRow(
+                        date=info.date, title=info.title, publisher=info.publisher, source=source
+                    )
+                )
                 return
             if info.title:
                 row.title = info.title
@@ -265,7 +269,9 @@ class Store:
         with self.session() as s:
             query = select(ItemRow)
             for term in terms:
-                pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                pattern = (
+                    "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                )
                 query = query.where(ItemRow.search_text.like(pattern, escape="\\"))
             query = query.order_by(ItemRow.date.desc(), ItemRow.position).limit(candidates)
             return [(_item(r), r.search_text) for r in s.scalars(query)]
@@ -340,7 +346,9 @@ class Store:
             else:
                 old.chat_id = new_chat_id
 
-    def subscribers(self, platform: str | None = None, *, active_only: bool = True) -> list[Subscriber]:
+    def subscribers(
+        self, platform: str | None = None, *, active_only: bool = True
+    ) -> list[Subscriber]:
         with self.session() as s:
             query = select(SubscriberRow).order_by(SubscriberRow.id)
             if platform:
@@ -398,7 +406,9 @@ class Store:
             try:
                 s.flush()
             except IntegrityError as exc:  # another process created the same row concurrently
-                raise StoreError(f"ledger conflict preparing deliveries for {date}: {exc.orig}") from exc
+                raise StoreError(
+                    f"ledger conflict preparing deliveries for {date}: {exc.orig}"
+                ) from exc
             return [_delivery(r) for r in out]
 
     def start_attempt(self, delivery_id: int, worker: str) -> DeliveryRecord | None:

@@ -1,0 +1,135 @@
+"""Build the Jinja2 environment of one platform: where its templates are, how it escapes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import escape
+
+from bot.errors import RenderError
+from bot.render.length import utf16_len
+from bot.render.split import BLOCK_BREAK
+
+PLATFORMS = ("telegram", "wechat", "markdown")
+
+# Elements Telegram's HTML parse mode accepts.
+TELEGRAM_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+        "tg-emoji",
+    }
+)
+
+_LINK_SCHEMES = frozenset({"http", "https", "tg"})
+_WHITESPACE_RUN = re.compile(r"\s+")
+_MARKDOWN_LABEL_SPECIAL = re.compile(r"([\\\[\]()])")
+
+
+def default_template_dir() -> Path:
+    """Return the built-in templates: ``bot/templates`` in a wheel, else ``<repo>/templates``."""
+    package = Path(__file__).resolve().parent.parent
+    bundled = package / "templates"
+    if bundled.is_dir():
+        return bundled
+    return package.parent / "templates"
+
+
+def template_folders(platform: str, template_dir: Path | None = None) -> list[Path]:
+    """The folders searched for ``platform``'s templates, the override folder first."""
+    folders = [] if template_dir is None else [template_dir / platform]
+    folders.append(default_template_dir() / platform)
+    return folders
+
+
+class BlockBreak:
+    """Written by a template as ``{{ block_break }}`` between items: the preferred split point."""
+
+    def __str__(self) -> str:
+        return BLOCK_BREAK
+
+    def __html__(self) -> str:
+        return BLOCK_BREAK
+
+
+def _finalize(value: object) -> object:
+    # Only {{ block_break }} may emit the marker: user content cannot forge a split point.
+    if isinstance(value, BlockBreak):
+        return BLOCK_BREAK
+    if isinstance(value, str):
+        return value.replace(BLOCK_BREAK, "")
+    return value
+
+
+def _oneline(value: object) -> str:
+    """Collapse every whitespace run (newlines included) to one space: for headlines."""
+    return _WHITESPACE_RUN.sub(" ", str(value)).strip()
+
+
+def _markdown_label(value: object) -> str:
+    """Escape what would end or confuse a Markdown link label: ``\\ [ ] ( )``."""
+    return _MARKDOWN_LABEL_SPECIAL.sub(r"\\\1", _oneline(value))
+
+
+def _markdown_url(value: object) -> str:
+    """Percent-encode what would end a Markdown link destination: whitespace, parentheses, <>."""
+    url = str(value).strip()
+    for char, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(char, code)
+    return _WHITESPACE_RUN.sub("%20", url)
+
+
+def _is_linkable(url: object, max_units: int) -> bool:
+    """Whether ``url`` can be a Telegram link: a known scheme and short enough once escaped."""
+    text = str(url)
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError:
+        return False
+    return scheme in _LINK_SCHEMES and utf16_len(str(escape(text))) <= max_units
+
+
+def make_environment(platform: str, template_dir: Path | None = None) -> Environment:
+    """Return a new environment for ``platform``'s templates; ``template_dir`` overrides.
+
+    Telegram templates are HTML and autoescaped; WeChat and Markdown ones are plain text.
+    Either way content is data passed to a template, never parsed as template syntax.
+    """
+    if platform not in PLATFORMS:
+        raise RenderError(f"unknown platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+    loader = ChoiceLoader(
+        [FileSystemLoader(folder) for folder in template_folders(platform, template_dir)]
+    )
+    environment = SandboxedEnvironment(
+        loader=loader,
+        autoescape=platform == "telegram",
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
+        auto_reload=False,
+    )
+    environment.globals["block_break"] = BlockBreak()
+    environment.globals["platform"] = platform
+    environment.filters["oneline"] = _oneline
+    environment.filters["md_label"] = _markdown_label
+    environment.filters["md_url"] = _markdown_url
+    environment.tests["linkable"] = _is_linkable
+    return environment

@@ -1,0 +1,232 @@
+"""The briefbot command line end to end: verbs, JSON shapes, errors and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import build_parser, main
+from bot.ingest import SAMPLES_DIR
+from bot.render import utf16_len
+from bot.sandbox.telegram_api import TelegramTestServer
+from tests.sandbox_fixtures import ALICE, CHANNEL, CHANNEL_USERNAME, telegram_server
+
+__all__ = ["telegram_server"]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> list[str]:
+    return ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {
+        "ingest",
+        "items",
+        "preview",
+        "search",
+        "send",
+        "subscribers",
+        "run",
+        "status",
+        "demo",
+    } <= set(verbs)
+    for verb in [*verbs, "subscribers list", "subscribers add", "subscribers remove"]:
+        with pytest.raises(SystemExit) as info:
+            main([*verb.split(), "--help"])
+        assert info.value.code == 0
+        assert "usage: briefbot" in capsys.readouterr().out
+
+
+def test_demo_shows_a_brief_for_each_platform(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    code, out, err = run(capsys, *db, "demo")
+    assert code == 0, err
+    for platform in ("telegram", "wechat", "markdown"):
+        assert f"════ {platform}" in out
+    assert "【AI简报20261127】" in out
+    assert "# 【AI简报20261127】" in out  # the Markdown heading
+
+
+def test_ingest_is_idempotent(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    first = run_json(capsys, *db, "ingest", str(SAMPLES_DIR))
+    assert first["added"] and first["failed"] == 0
+    second = run_json(capsys, *db, "ingest", str(SAMPLES_DIR))
+    assert second["added"] == 0 and second["updated"] == 0
+    assert second["unchanged"] == first["added"]
+
+
+def test_a_bad_file_is_named_and_the_rest_still_go_in(
+    capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "content"
+    folder.mkdir()
+    (folder / "good.md").write_text(
+        (SAMPLES_DIR / "2026-11-27.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (folder / "bad.md").write_text(
+        "---\ndate: 2026-13-40\n---\n\n## X\n\ntext\n\n- 原文: https://e.x/1\n", encoding="utf-8"
+    )
+    (folder / "broken.txt").write_text("原文:\n\n没有链接的条目\n", encoding="utf-8")
+    code, out, err = run(capsys, *db, "ingest", str(folder))
+    assert code == 1
+    assert "bad.md" in err and "date" in err
+    assert "broken.txt:1" in err
+    assert "2 file(s) failed" in out
+    code, out, _ = run(capsys, *db, "items", "--date", "2026-11-27")
+    assert code == 0 and "FlowServe" in out
+
+
+def test_missing_path_is_a_clear_error(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    code, _, err = run(capsys, *db, "ingest", "no/such/folder")
+    assert code == 1 and "no/such/folder" in err
+    assert "Traceback" not in err
+
+
+def test_items_json_shape(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    data = run_json(capsys, *db, "items", "--date", "2026-11-26")
+    items = data["items"]
+    assert isinstance(items, list) and items
+    first = items[0]
+    assert {"date", "title", "summary", "links", "tags"} <= set(first)
+    assert first["date"] == "2026-11-26"
+    assert first["links"][0].keys() == {"label", "url"}
+
+
+@pytest.mark.parametrize("platform", ["telegram", "wechat", "markdown"])
+def test_preview_json_shape(
+    capsys: pytest.CaptureFixture[str], db: list[str], platform: str
+) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    data = run_json(capsys, *db, "preview", "--platform", platform, "--date", "2026-11-24")
+    assert data["date"] == "2026-11-24" and data["platform"] == platform
+    assert str(data["title"]).startswith("【AI简报20261124】")
+    messages = data["messages"]
+    assert isinstance(messages, list) and messages
+    if platform == "telegram":
+        assert all(utf16_len(m) <= 4096 for m in messages)
+        assert "C++ &amp; CUDA" in "".join(messages)  # escaped, not raw
+    if platform == "wechat":
+        assert all(len(m) <= 1800 for m in messages)
+        assert "https://" in messages[0]
+
+
+def test_preview_of_an_empty_day_says_so(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    code, _, err = run(capsys, *db, "preview", "--date", "2020-01-01")
+    assert code == 1 and "no items on 2020-01-01" in err
+
+
+def test_empty_store_tells_what_to_do(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    code, _, err = run(capsys, *db, "items")
+    assert code == 1 and "briefbot ingest" in err
+
+
+def test_search_json_shape(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    data = run_json(capsys, *db, "search", "芯片", "--limit", "3")
+    assert data["query"] == "芯片"
+    results = data["results"]
+    assert isinstance(results, list) and len(results) == 3
+    assert {"date", "title", "links", "score"} <= set(results[0])
+    english = run_json(capsys, *db, "search", "TRANSFORMER")
+    assert english["results"]
+
+
+def test_bad_config_exits_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[telegram]\nadmins = ['@boss']\n", encoding="utf-8")
+    code, _, err = run(capsys, "--config", str(cfg), "items")
+    assert code == 2 and "[telegram] admins" in err
+
+
+def test_subscribers_add_list_remove(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:
+    assert run(capsys, *db, "subscribers", "add", "42", "--name", "Ann")[0] == 0
+    data = run_json(capsys, *db, "subscribers", "list")
+    assert [s["chat_id"] for s in data["subscribers"]] == ["42"]  # type: ignore[index, union-attr]
+    assert run(capsys, *db, "subscribers", "remove", "42")[0] == 0
+    assert run(capsys, *db, "subscribers", "remove", "42")[0] == 1
+    assert run_json(capsys, *db, "subscribers", "list")["subscribers"] == []
+
+
+def test_send_without_a_token_is_a_configuration_error(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    code, _, err = run(capsys, *db, "send", "--platform", "telegram")
+    assert code == 2
+    assert "BRIEFBOT_TELEGRAM_TOKEN" in err
+
+
+async def _cli(*argv: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``python -m bot`` as a separate process, as a user would."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *argv,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_send_through_the_loopback_server_once_then_skips(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[telegram]\napi_base_url = "{telegram_server.base_url}"\n'
+        f'[[telegram.channels]]\nchat = "@{CHANNEL_USERNAME}"\n',
+        encoding="utf-8",
+    )
+    env = {"BRIEFBOT_CONFIG": str(cfg), "BRIEFBOT_TELEGRAM_TOKEN": telegram_server.token}
+    assert (await _cli("ingest", str(SAMPLES_DIR), env=env))[0] == 0
+    assert (await _cli("subscribers", "add", str(ALICE), env=env))[0] == 0
+    code, out, err = await _cli("send", "--date", "2026-11-27", "--dry-run", "--json", env=env)
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["dry_run"] and plan["summary"] == {"pending": 2}
+    assert telegram_server.messages_to(ALICE) == []
+    code, out, err = await _cli("send", "--date", "2026-11-27", "--json", env=env)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["summary"]["sent"] == 2
+    assert telegram_server.token not in out + err
+    parts = len(telegram_server.messages_to(CHANNEL))
+    assert parts >= 1 and len(telegram_server.messages_to(ALICE)) == parts
+    code, out, _ = await _cli("send", "--date", "2026-11-27", env=env)
+    assert code == 0 and "skipped 2" in out
+    assert len(telegram_server.messages_to(ALICE)) == parts
+    code, out, _ = await _cli("status", "--json", env=env)
+    status = json.loads(out)
+    assert status["deliveries"]["telegram"]["sent"] == 2
