@@ -331,7 +331,7 @@ def test_malformed_html_is_a_render_error(html: str, problem: str) -> None:
 def test_a_tag_that_cannot_fit_is_a_render_error() -> None:
     html = '<a href="https://example.com/' + "x" * 200 + '">label</a>'
     limits = Limits(max_length=100, length_unit=LengthUnit.UTF16, max_entities=10)
-    with pytest.raises(RenderError, match="too long"):
+    with pytest.raises(RenderError, match="too much room"):
         split_rendered(html, limits, html_mode=True)
 
 

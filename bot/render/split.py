@@ -114,7 +114,7 @@ class _Tokens:
         self.kinds: list[int] = []
         # the visible character of a text or entity token, "" otherwise
         self.visible: list[str] = []
-        # element names and start tags open before token i (a persistent linked stack)
+        # element names and start tags open before token i (tuples shared between tokens)
         self.stacks: list[tuple[tuple[str, str], ...]] = [()]
         if html_mode:
             self._read_html(text, allowed_tags)
@@ -352,7 +352,8 @@ class _Tokens:
         snippet = "".join(self.texts[start : start + 3])[:80]
         raise RenderError(
             f"cannot fit the text starting {snippet!r} into a message of {max_length} "
-            f"units and {max_entities} entities: a single tag is too long"
+            f"units and {max_entities} entities: a tag, or the elements open around it, "
+            "take too much room"
         )
 
     def split(self, max_length: int, max_entities: int | None) -> list[str]:
