@@ -118,7 +118,8 @@ def build_service(
             endpoint=wx.endpoint,
             token=settings.wechat_token.reveal(),
             handler=commands if chat else None,
-            prefixes=wx.prefixes,
+            # the adapter forwards group messages that could be for us; the core decides
+            prefixes=(*wx.prefixes, *wx.hot_keywords),
             limits=core.limits("wechat"),
         )
 
@@ -129,8 +130,9 @@ def build_service(
         service.platforms["wechat"] = wechat
         service.commands["wechat"] = commands
     service.engine = DeliveryEngine(core.store, service.platforms, settings.delivery)
-    if "telegram" in service.platforms:
-        telegram.pacer = service.engine.pacers["telegram"]
+    for name, platform in service.platforms.items():
+        # replies and broadcasts share one pacing budget per chat
+        platform.pacer = service.engine.pacers[name]  # type: ignore[attr-defined]
     return service
 
 

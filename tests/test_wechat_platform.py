@@ -60,16 +60,16 @@ def conversation() -> Conversation:
 
 
 def make_platform(
-    server: WechatPuppetServer, conversation: Conversation | None, tmp_path: Path, **options: float
+    server: WechatPuppetServer, conversation: Conversation, tmp_path: Path
 ) -> WechatPlatform:
-    settings: dict[str, float] = {"backoff_base": 0.05, "backoff_max": 0.2, "login_timeout": 5.0}
-    settings.update(options)
     return WechatPlatform(
         endpoint=server.endpoint,
         token=server.token,
-        handler=conversation.handler if conversation else None,
+        handler=conversation.handler,
         cache_dir=tmp_path / "wechaty",
-        **settings,  # type: ignore[arg-type]
+        login_timeout=5.0,
+        backoff_base=0.05,  # short backoff so reconnect tests stay fast
+        backoff_max=0.2,
     )
 
 
@@ -287,3 +287,12 @@ async def test_no_gateway_is_a_transient_failure(tmp_path: Path) -> None:
 def test_missing_endpoint_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="BRIEFBOT_WECHAT_ENDPOINT"):
         WechatPlatform(endpoint="", token="insecure_x", handler=None)
+
+
+async def test_name_mention_without_mention_ids_still_counts(
+    server: WechatPuppetServer, platform: WechatPlatform, conversation: Conversation
+) -> None:
+    # Some puppets leave mentionIdList empty; the text still starts with "@<bot name>".
+    await server.inject_room_message(ROOM, ALICE, f"@{SELF_NAME} 查 rag")
+    incoming = await conversation.next()
+    assert (incoming.text, incoming.mentions_bot) == ("查 rag", True)

@@ -33,6 +33,7 @@ from bot.platforms.wechat_compat import (
     load_wechaty,
     make_wechaty,
     mask_id,
+    mask_text,
 )
 
 log = logging.getLogger("briefbot.wechat")
@@ -126,6 +127,7 @@ class WechatPlatform:
         client.on("error", self._on_error)
         self._client = client
         self._runner = asyncio.create_task(self._stay_connected(), name="wechat-connection")
+        self._runner.add_done_callback(self._connection_ended)
         login = asyncio.create_task(self._logged_in.wait())
         try:
             done, _ = await asyncio.wait(
@@ -152,7 +154,7 @@ class WechatPlatform:
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, BriefbotError):
                 await runner
         tasks = list(self._tasks)
         for task in tasks:
@@ -201,6 +203,16 @@ class WechatPlatform:
                 delay,
             )
             await asyncio.sleep(delay)
+
+    def _connection_ended(self, runner: asyncio.Task[None]) -> None:
+        # Before the first login, start() raises the error itself.
+        if runner.cancelled() or self._stopping or not self.connections:
+            return
+        if runner.exception() is not None:
+            log.error(
+                "wechat.connection_task_failed error=%s: WeChat stays offline until restarted",
+                _describe(runner.exception()),
+            )
 
     def _on_login(self, contact: Any) -> None:
         self.self_id = str(contact.contact_id)
@@ -358,8 +370,10 @@ class WechatPlatform:
     async def _handle(self, message: Any) -> None:
         chat = "-"
         try:
+            if self.handler is None:
+                return
             incoming = await self._incoming(message)
-            if incoming is None or self.handler is None:
+            if incoming is None:
                 return
             chat = mask_id(incoming.chat_id)
             log.debug(
@@ -395,7 +409,10 @@ class WechatPlatform:
                 text=text.strip(),
             )
         self._rooms.add(str(room.room_id))
-        mentioned = bool(await message.mention_self())
+        # Some puppets leave mentionIdList empty: "@<bot name>" at the start counts too.
+        mentioned = bool(await message.mention_self()) or (
+            bool(self.self_name) and text.lstrip().startswith(f"@{self.self_name}")
+        )
         if mentioned:
             text = await self._strip_self_mention(room, text)
         elif not text.lstrip().startswith(self.prefixes) and self.prefixes:
@@ -433,7 +450,7 @@ class WechatPlatform:
 
 def _delivery_error(exc: GRPCError, chat_id: str) -> BriefbotError:
     """Translate a gateway's gRPC status into briefbot's neutral delivery outcome."""
-    detail = f"WeChat gateway: {exc.status.name} {exc.message or ''}".strip()
+    detail = f"WeChat gateway: {_describe(exc)}"
     if exc.status in _GONE:
         return TargetGone(f"{detail} ({mask_id(chat_id)})")
     if exc.status is Status.RESOURCE_EXHAUSTED:
@@ -446,7 +463,8 @@ def _delivery_error(exc: GRPCError, chat_id: str) -> BriefbotError:
 
 
 def _describe(exc: object) -> str:
+    """A one-line description for logs and error messages, ids and tokens masked."""
     if isinstance(exc, GRPCError):
-        return f"{exc.status.name} {exc.message or ''}".strip()
-    text = str(exc)
+        return mask_text(f"{exc.status.name} {exc.message or ''}".strip())
+    text = mask_text(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -13,7 +13,7 @@ Python release and was written for Python ≤ 3.10. What this module works aroun
 * Import creates ``$CACHE_DIR`` (default ``./.wechaty``) at once: we set ``CACHE_DIR`` first.
 * Every wechaty logger gets its own stderr handler, ``propagate = False`` and INFO level, and
   logs tokens, wxids and message text: we route them through briefbot's logging at WARNING,
-  masked.
+  masked. hpack (under grpclib) logs the token at DEBUG: its logger starts at INFO.
 * Without an endpoint, the puppet fetches one from a discovery service
   (``https://api.chatie.io/v0/hosties/<token>``): :func:`make_wechaty` refuses to build a
   client without an explicit ``host:port``.
@@ -96,6 +96,15 @@ _ID_PATTERNS = (
 )
 
 
+def mask_text(text: str) -> str:
+    """``text`` with wxids, room ids and the tokens given to :func:`make_wechaty` masked."""
+    for secret in _secrets:
+        text = text.replace(secret, mask_id(secret))
+    for pattern in _ID_PATTERNS:
+        text = pattern.sub(lambda m: mask_id(m.group(0)), text)
+    return text
+
+
 class _MaskFilter(logging.Filter):
     """Rewrites a wechaty log record so wxids, room ids and known tokens are masked."""
 
@@ -104,11 +113,7 @@ class _MaskFilter(logging.Filter):
         # Logged on every client start, with the token in clear; the options always win.
         if message.startswith(("there are endpoint<", "there are two ")):
             return False
-        for secret in _secrets:
-            message = message.replace(secret, mask_id(secret))
-        for pattern in _ID_PATTERNS:
-            message = pattern.sub(lambda m: mask_id(m.group(0)), message)
-        record.msg, record.args = message, None
+        record.msg, record.args = mask_text(message), None
         return True
 
 
@@ -190,6 +195,10 @@ def load_wechaty(cache_dir: Path | None = None) -> ModuleType:
         ) from exc
     del wechaty_puppet_service
     _tame_library_loggers(set(logging.Logger.manager.loggerDict) - before)
+    # hpack logs every HTTP/2 header at DEBUG, and the token travels as :authority.
+    hpack_logger = logging.getLogger("hpack")
+    if hpack_logger.level == logging.NOTSET:
+        hpack_logger.setLevel(logging.INFO)
     _module = cast(ModuleType, wechaty)
     return _module
 

@@ -122,6 +122,7 @@ class _TrackingServer(grpclib.server.Server):
         accept = protocol.handler.accept
 
         def track(transport: asyncio.BaseTransport) -> None:
+            self.transports = {t for t in self.transports if not t.is_closing()}
             self.transports.add(transport)
             connection_made(transport)
 

@@ -433,14 +433,24 @@ class Store:
             assert row is not None
             return _delivery(row)
 
-    def record_part_sent(self, delivery_id: int, part_index: int, message_id: str) -> None:
-        """Commit one part as sent before the next is tried: a crash loses no progress."""
+    def record_part_sent(
+        self, delivery_id: int, part_index: int, message_id: str, *, last: bool = False
+    ) -> None:
+        """Commit one part as sent before the next is tried: a crash loses no progress.
+
+        With ``last`` the delivery is marked sent in the same transaction (one commit per
+        single-message chat, which is what bounds a large fan-out on SQLite).
+        """
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id)
             if row is None:
                 raise StoreError(f"delivery {delivery_id} vanished from the ledger")
             row.parts_sent = part_index + 1
             row.message_ids = [*row.message_ids, message_id]
+            if last:
+                row.status = DeliveryStatus.SENT.value
+                row.last_error = row.claimed_by = None
+                row.sent_at = utcnow()
 
     def finish_delivery(
         self, delivery_id: int, status: DeliveryStatus, *, error: str | None = None
@@ -481,6 +491,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # In WAL mode NORMAL still survives a crash of the process (what the ledger guards
+    # against); only a power cut may lose the last commits. It halves the cost of a commit.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
