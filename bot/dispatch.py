@@ -139,12 +139,17 @@ async def send_brief(
     *,
     audience: Audience = Audience.ALL,
     chat_ids: Sequence[str] = (),
+    only: Sequence[str] = (),
     platform: str | None = None,
     force: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
 ) -> SendResult:
-    """Send the brief of ``date`` through the ledger: each target once unless ``force``."""
+    """Send the brief of ``date`` through the ledger: each target once unless ``force``.
+
+    ``chat_ids`` names chats directly (the CLI's --target); ``only`` keeps those configured
+    channels and groups whose config name or id it lists (per-target schedules).
+    """
     brief = assemble_brief(core.store, date, core.settings.brief)
     if brief is None:
         raise NothingToSend(f"no items on {date.isoformat()}: nothing to send")
@@ -160,6 +165,9 @@ async def send_brief(
         targets, unresolved = explicit_targets(core, name, chat_ids), list[str]()
     else:
         targets, unresolved = await configured_targets(core, platforms, audience)
+        if only:  # a schedule of its own for some channels or groups: config names or ids
+            targets = [t for t in targets if t.name in only or t.chat_id in only]
+            unresolved = [u for u in unresolved if any(repr(name) in u for name in only)]
     messages = render_for(core, brief, list(platforms))
     result = SendResult(date, brief.title, targets, unresolved=unresolved)
     for problem in unresolved:

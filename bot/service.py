@@ -9,14 +9,16 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.app import Core
 from bot.commands import Commands, PlatformRules
 from bot.delivery import DeliveryEngine, ProgressCallback
-from bot.dispatch import Audience, SendResult, send_brief
+from bot.dispatch import Audience, NothingToSend, SendResult, send_brief
 from bot.domain import OutgoingMessage, Target
 from bot.errors import ConfigError
 from bot.platforms.base import Platform
+from bot.scheduler import BriefScheduler, schedule_entries
 
 log = logging.getLogger("briefbot.service")
 
@@ -29,6 +31,9 @@ class Service:
     platforms: dict[str, Platform] = field(default_factory=dict)
     commands: dict[str, Commands] = field(default_factory=dict)
     engine: DeliveryEngine | None = None
+    scheduler: BriefScheduler | None = None
+    # sends started by the schedule, waited for (then cancelled) at shutdown
+    _sends: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def send(
         self,
@@ -37,6 +42,7 @@ class Service:
         platform: str | None = None,
         audience: Audience = Audience.ALL,
         chat_ids: Sequence[str] = (),
+        only: Sequence[str] = (),
         force: bool = False,
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
@@ -50,6 +56,7 @@ class Service:
             platform=platform,
             audience=audience,
             chat_ids=chat_ids,
+            only=only,
             force=force,
             dry_run=dry_run,
             progress=progress,
@@ -58,7 +65,71 @@ class Service:
     async def _send_from_chat(self, platform: str, date: dt.date, audience: Audience) -> SendResult:
         return await self.send(date, platform=platform, audience=audience)
 
-    async def stop(self) -> None:
+    async def scheduled_send(self, platform: str, audience: str, only: Sequence[str]) -> None:
+        """What a schedule runs: today's brief (in the brief's time zone) to its targets."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._sends.add(task)
+        date = self.core.today()
+        try:
+            result = await self.send(
+                date, platform=platform, audience=Audience(audience), only=only
+            )
+            log.info(
+                "scheduled send done platform=%s audience=%s date=%s summary=%s",
+                platform,
+                audience,
+                date,
+                result.summary(),
+            )
+        except NothingToSend as exc:
+            log.warning("scheduled send: %s", exc)
+            await self.notify_admins(
+                platform, f"⚠️ briefbot: {exc}（定时发送已跳过 / scheduled send skipped）"
+            )
+        except Exception as exc:
+            log.exception("scheduled send failed platform=%s", platform)
+            await self.notify_admins(platform, f"⚠️ briefbot: scheduled send failed: {exc}")
+        finally:
+            if task is not None:
+                self._sends.discard(task)
+
+    async def notify_admins(self, platform: str, text: str) -> None:
+        """Tell the platform's admins (by user id, in a private chat); failures are logged."""
+        settings = self.core.settings
+        admins = {
+            "telegram": [str(a) for a in settings.telegram.admins],
+            "wechat": list(settings.wechat.admins),
+        }.get(platform, [])
+        adapter = self.platforms.get(platform)
+        if adapter is None:
+            return
+        for admin in admins:
+            try:
+                await adapter.send(Target(platform, admin), OutgoingMessage(text))
+            except Exception as exc:
+                log.warning("could not notify admin on %s: %s", platform, exc)
+
+    async def catch_up(self) -> None:
+        """With [schedule] catch_up_days, send recent days whose brief did not go out."""
+        days = self.core.settings.schedule.catch_up_days
+        today = self.core.today()
+        for back in range(days, 0, -1):
+            date = today - dt.timedelta(days=back)
+            if not self.core.store.items_on(date):
+                continue
+            log.info("catching up the brief of %s", date)
+            await self.send(date)
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop scheduling; let sends in flight finish for ``grace`` seconds, then cancel
+        them (the ledger keeps what they had not sent for the next start)."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        if self._sends:
+            _done, pending = await asyncio.wait(set(self._sends), timeout=grace)
+            for task in pending:
+                task.cancel()
         for commands in self.commands.values():
             await commands.wait_background()
         for name, platform in self.platforms.items():
@@ -157,16 +228,28 @@ async def start_platforms(service: Service, *, polling: bool = True) -> None:
             await start()
 
 
-async def run_until_signalled(service: Service) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly (admin sends finish first)."""
-    stop = asyncio.Event()
+async def start_service(service: Service, *, schedule: bool = True) -> None:
+    """Connect the platforms, then start the schedule (which may run a missed send now)."""
+    await start_platforms(service)
+    if schedule:
+        entries = schedule_entries(service.core.settings, list(service.platforms))
+        service.scheduler = BriefScheduler(
+            service.core.store, service.core.settings, service.scheduled_send
+        )
+        service.scheduler.start(entries)
+        await service.catch_up()
+    log.info("briefbot running platforms=%s", ",".join(service.platforms) or "none")
+
+
+async def run_until_signalled(service: Service, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await start_platforms(service)
-    log.info("briefbot running platforms=%s", ",".join(service.platforms) or "none")
     try:
+        await start_service(service)
         await stop.wait()
     finally:
         log.info("shutting down")
