@@ -40,6 +40,7 @@ def platform_limits(settings: Settings, platform: str) -> Limits:
         wx = settings.wechat
         return WECHAT_LIMITS.with_overrides(
             max_length=settings.render.wechat_max_length,
+            global_rate=wx.global_rate,
             per_chat_interval=wx.min_interval,
             jitter=wx.jitter,
             daily_cap=wx.daily_cap,

@@ -22,7 +22,6 @@ from bot.dispatch import Audience, SendResult
 from bot.domain import DeliveryStatus, Item, TargetKind
 from bot.errors import BriefbotError, ConfigError
 from bot.importer import ImportReport, import_paths
-from bot.ingest import SAMPLES_DIR
 from bot.logs import setup_logging
 from bot.search import search
 from bot.service import build_service, require_platforms, run_until_signalled, start_platforms
@@ -193,23 +192,9 @@ def cmd_search(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, core: Core) -> int:
-    report = import_paths(core.store, [SAMPLES_DIR], progress=_progress)
-    print_import_report(report, as_json=False)
-    date = resolve_date(core, None)
-    brief = assemble_brief(core.store, date, core.settings.brief)
-    assert brief is not None
-    for platform in PLATFORMS:
-        limits = None if platform == "markdown" else core.limits(platform)
-        messages = core.renderer.brief(brief, platform, limits)
-        print(f"\n════ {platform}: {len(messages)} message(s) ════")
-        for n, message in enumerate(messages, 1):
-            if len(messages) > 1:
-                print(f"──── message {n}/{len(messages)} ────")
-            print(message.text)
-    print("\n════ search 芯片 ════")
-    for r in search(core.store, "芯片", limit=3):
-        print(f"{r.item.date.isoformat()}  {r.item.title}  {r.item.primary_url or ''}")
-    return 1 if report.failed else 0
+    from bot.demo import run_demo  # the sandboxes are only imported for the demo
+
+    return asyncio.run(run_demo())
 
 
 def _platform_names(requested: str | None) -> tuple[str, ...]:
@@ -398,7 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
     parser.add_argument(
-        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="how much to log on stderr (default: INFO for run, ERROR for demo, else WARNING)",
     )
     parser.add_argument(
         "--config",
@@ -477,7 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_status)
 
-    p = sub.add_parser("demo", help="load the sample content and show a brief for each platform")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole service against loopback Telegram and WeChat servers (no accounts)",
+    )
     p.set_defaults(handler=cmd_demo)
     return parser
 
@@ -487,8 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        # `run` logs its events; the demo's transcript is its output, so only errors show
+        default_level = {"run": "INFO", "demo": "ERROR"}.get(args.verb, "WARNING")
         setup_logging(
-            "INFO" if args.verb == "run" and args.log_level == "WARNING" else args.log_level,
+            default_level if args.log_level is None else args.log_level,
             secrets=[settings.telegram_token.reveal(), settings.wechat_token.reveal()],
         )
         core = build_core(settings, database_url=args.db)

@@ -49,6 +49,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{date} 简报发送完成：成功 {sent}，失败 {failed}，跳过 {skipped}，待发 {pending}。",
         "Brief of {date} done: sent {sent}, failed {failed}, skipped {skipped}, pending {pending}.",
     ),
+    "unresolved": ("未找到的群：{names}", "Groups not found: {names}"),
     "send_failed": ("发送失败：{error}", "Send failed: {error}"),
 }
 
@@ -110,10 +111,10 @@ class Commands:
         command, argument = self._split_command(text)
         if command is not None:
             return await self._command(message, command, argument)
-        if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
-            return await self._search(message, text)
         if text in self.rules.hot_keywords:
             return self._with_mention(message, self._latest(message))
+        if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
+            return await self._search(message, text)
         if message.mentions_bot:
             return await self._search(message, text)
         for prefix in self.rules.query_prefixes:
@@ -219,7 +220,7 @@ class Commands:
     async def _search(self, message: IncomingMessage, query: str) -> list[OutgoingMessage]:
         lang = language_of(message)
         query = query.strip()
-        if self._cooling_down(message):
+        if self._cooling_down(message, record=False):
             return []
         if not query:
             example = (
@@ -229,6 +230,7 @@ class Commands:
         max_length = self.core.settings.search.max_query_length
         if len(query) > max_length or not query_terms(query, max_length=max_length):
             return self._reply(message, say("bad_query", lang))
+        self._cooling_down(message)  # records this answer's time
         results = search(
             self.core.store, query, limit=self.core.settings.search.limit, max_length=max_length
         )
@@ -237,8 +239,12 @@ class Commands:
         )
         return self._with_mention(message, replies)
 
-    def _cooling_down(self, message: IncomingMessage) -> bool:
-        """Per-person and per-group cooldowns stop a flood of queries (WeChat groups)."""
+    def _cooling_down(self, message: IncomingMessage, *, record: bool = True) -> bool:
+        """Per-person and per-group cooldowns stop a flood of queries (WeChat groups).
+
+        Only a real answer starts a cooldown (``record``): a hint must not stop the person
+        from following it at once.
+        """
         now = self._clock()
         keys = [(f"user:{message.user_id}", self.rules.user_cooldown)]
         if message.chat_kind is ChatKind.GROUP:
@@ -247,8 +253,9 @@ class Commands:
             if cooldown and now - self._last_answer.get(key, -cooldown - 1) < cooldown:
                 log.info("cooldown platform=%s key=%s", self.platform, mask(key))
                 return True
-        for key, _ in keys:
-            self._last_answer[key] = now
+        if record:
+            for key, _ in keys:
+                self._last_answer[key] = now
         return False
 
     # -- admin commands --------------------------------------------------------------------
@@ -313,10 +320,13 @@ class Commands:
                 lang,
                 date=date.isoformat(),
                 sent=counts.get("sent", 0),
-                failed=counts.get("failed", 0) + counts.get("gone", 0),
+                # a configured group that could not be found was not reached: a failure
+                failed=counts.get("failed", 0) + counts.get("gone", 0) + len(result.unresolved),
                 skipped=counts.get("skipped", 0),
                 pending=counts.get("pending", 0),
             )
+            if result.unresolved:
+                text += "\n" + say("unresolved", lang, names="; ".join(result.unresolved))
         except BriefbotError as exc:
             text = say("send_failed", lang, error=str(exc))
         except Exception as exc:  # the admin must hear about it, whatever it was

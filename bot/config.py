@@ -109,6 +109,7 @@ class WechatSettings:
     groups: tuple[WechatGroup, ...] = ()
     prefixes: tuple[str, ...] = ("#", "查")
     hot_keywords: tuple[str, ...] = ("今日简报",)
+    global_rate: float = 0.5  # messages per second from the account, all groups together
     min_interval: float = 3.0
     jitter: float = 2.0
     daily_cap: int = 500

@@ -59,15 +59,15 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert "usage: briefbot" in capsys.readouterr().out
 
 
-def test_demo_shows_a_brief_for_each_platform(
-    capsys: pytest.CaptureFixture[str], db: list[str]
-) -> None:
-    code, out, err = run(capsys, *db, "demo")
-    assert code == 0, err
-    for platform in ("telegram", "wechat", "markdown"):
-        assert f"════ {platform}" in out
-    assert "【AI简报20261127】" in out
-    assert "# 【AI简报20261127】" in out  # the Markdown heading
+async def test_demo_runs_the_whole_service_on_a_fresh_machine(tmp_path: Path) -> None:
+    code, out, err = await _cli("demo", env={"HOME": str(tmp_path)})
+    assert code == 0, out + err
+    assert "已订阅" in out  # a Telegram user subscribed
+    assert "mentions wxid_bob0000002" in out  # a WeChat group's keyword got a reply to the asker
+    assert "This command is for admins only." in out
+    assert "Telegram channel @ai_brief_demo: 1 message(s)" in out
+    assert "skipped 3 (already delivered" in out
+    assert "Traceback" not in err
 
 
 def test_ingest_is_idempotent(capsys: pytest.CaptureFixture[str], db: list[str]) -> None:

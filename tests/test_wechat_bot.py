@@ -1,0 +1,377 @@
+"""WeChat end to end: the real service wiring and wechaty client against the loopback puppet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Core, build_core
+from bot.brief import assemble_brief
+from bot.config import (
+    DeliverySettings,
+    RenderSettings,
+    Settings,
+    StoreSettings,
+    WechatGroup,
+    WechatSettings,
+)
+from bot.domain import Brief, DeliveryStatus
+from bot.importer import import_paths
+from bot.ingest import SAMPLES_DIR
+from bot.platforms.wechat import WechatPlatform
+from bot.sandbox.wechat_puppet import SentText, WechatPuppetServer
+from bot.service import Service, build_service, start_platforms
+from tests.wechat_fixtures import (
+    ALICE,
+    BOB,
+    CAROL,
+    OTHER_ROOM,
+    ROOM,
+    SELF_ID,
+    TOPIC,
+    running_server,
+)
+
+DAY = dt.date(2026, 11, 27)
+MAX_LENGTH = 600
+QUIET = 0.5  # how long "no reply" is waited for
+DAVE = "wxid_dave000004"  # a second member of ROOM who is not an admin
+MALLORY = "wxid_mallory05"  # an impostor who calls himself Alice
+
+
+@dataclass
+class Harness:
+    server: WechatPuppetServer
+    core: Core
+    service: Service
+
+    @property
+    def platform(self) -> WechatPlatform:
+        platform = self.service.platforms["wechat"]
+        assert isinstance(platform, WechatPlatform)
+        return platform
+
+    async def say(
+        self,
+        chat_id: str,
+        user_id: str,
+        text: str,
+        *,
+        replies: int = 1,
+        mention: bool = False,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> list[SentText]:
+        """Send as ``user_id`` (in a group if ``chat_id`` is a room) and wait for the replies."""
+        before = len(self.server.texts_to(chat_id))
+        await self._inject(chat_id, user_id, text, mention=mention)
+        got = await self.server.wait_for_texts(chat_id, before + replies, timeout=timeout)
+        return got[before:]
+
+    async def say_unanswered(self, chat_id: str, user_id: str, text: str) -> None:
+        """Send and assert that the bot stays silent."""
+        before = len(self.server.texts_to(chat_id))
+        await self._inject(chat_id, user_id, text)
+        await asyncio.sleep(QUIET)
+        assert self.server.texts_to(chat_id)[before:] == []
+
+    async def _inject(
+        self, chat_id: str, user_id: str, text: str, *, mention: bool = False
+    ) -> None:
+        if chat_id.endswith("@chatroom"):
+            if mention:
+                text = self.server.mention(room_id=chat_id) + text
+            ids = [SELF_ID] if mention else []
+            await self.server.inject_room_message(chat_id, user_id, text, mention_ids=ids)
+        else:
+            await self.server.inject_private_message(user_id, text)
+
+    def texts_to(self, chat_id: str) -> list[str]:
+        return [s.text for s in self.server.texts_to(chat_id)]
+
+
+def make_settings(server: WechatPuppetServer, tmp_path: Path, **wechat: Any) -> Settings:
+    options: dict[str, Any] = {
+        "endpoint": server.endpoint,
+        "admins": (ALICE,),
+        "groups": (WechatGroup(topic=TOPIC), WechatGroup(id=OTHER_ROOM)),
+        "min_interval": 0.05,
+        "jitter": 0.0,
+        "user_cooldown": 0.0,
+        "group_cooldown": 0.0,
+    } | wechat
+    return Settings(
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'b.db'}"),
+        render=RenderSettings(wechat_max_length=MAX_LENGTH),
+        delivery=DeliverySettings(backoff_base=0.05, backoff_max=0.2),
+        wechat=WechatSettings(**options),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **wechat: Any
+) -> AsyncIterator[Harness]:
+    async with running_server() as server:
+        server.add_contact(DAVE, "Dave")
+        server.add_contact(MALLORY, "Alice", alias="Alice")
+        server.add_room(ROOM, TOPIC, [ALICE, BOB, DAVE, MALLORY])
+        monkeypatch.setenv("BRIEFBOT_WECHAT_TOKEN", server.token)
+        core = build_core(make_settings(server, tmp_path, **wechat))
+        import_paths(core.store, [SAMPLES_DIR])
+        service = build_service(core, platforms=("wechat",))
+        platform = service.platforms["wechat"]
+        assert isinstance(platform, WechatPlatform)
+        # Documented constructor settings that build_service leaves at production values.
+        platform.backoff_base, platform.backoff_max = 0.05, 0.2
+        platform.login_timeout = 5.0
+        # WeChat's global rate (one send per 2 s) has no setting; tests cannot wait that long.
+        assert service.engine is not None
+        pacer = service.engine.pacers["wechat"]
+        pacer.limits = pacer.limits.with_overrides(global_rate=200.0)
+        await start_platforms(service)
+        try:
+            yield Harness(server, core, service)
+        finally:
+            await service.stop()
+            core.store.close()
+
+
+@pytest.fixture
+async def wx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    async with running_bot(tmp_path, monkeypatch) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def wx_cooldown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    async with running_bot(
+        tmp_path, monkeypatch, user_cooldown=30.0, group_cooldown=0.1
+    ) as harness:
+        yield harness
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def is_search_reply(reply: SentText, asker: str) -> bool:
+    return reply.mention_ids == (asker,) and "芯片" in reply.text and "https://" in reply.text
+
+
+# --- broadcasting --------------------------------------------------------------------------
+
+
+async def test_brief_reaches_each_group_once_in_order_and_split(wx: Harness) -> None:
+    expected = _parts(wx, DAY)
+    assert len(expected) >= 3, "the sample day should need several parts at 600 characters"
+    result = await wx.service.send(DAY)
+    assert result.report is not None
+    assert result.report.count(DeliveryStatus.SENT) == 2 and result.unresolved == []
+    assert {t.chat_id for t in result.targets} == {ROOM, OTHER_ROOM}  # by topic and by id
+    for room in (ROOM, OTHER_ROOM):
+        texts = wx.texts_to(room)
+        assert texts == expected  # every part once, in order
+        assert all(len(text) <= MAX_LENGTH for text in texts)
+        assert all(s.mention_ids == () for s in wx.server.texts_to(room))
+    assert "AI简报20261127" in expected[0]
+    sent_before = list(wx.server.sent)
+    second = await wx.service.send(DAY)
+    assert second.report is not None and second.report.count(DeliveryStatus.SKIPPED) == 2
+    assert wx.server.sent == sent_before
+    rows = wx.core.store.deliveries(DAY, "wechat")
+    assert {r.chat_id: r.status for r in rows} == {
+        ROOM: DeliveryStatus.SENT,
+        OTHER_ROOM: DeliveryStatus.SENT,
+    }
+
+
+async def test_group_removed_mid_send_is_gone_in_the_ledger(wx: Harness) -> None:
+    # Parts to one group are spaced apart, so the group can disappear between two of them.
+    pacer = wx.service.engine.pacers["wechat"]  # type: ignore[union-attr]
+    pacer.limits = pacer.limits.with_overrides(per_chat_interval=0.3)
+    send = asyncio.create_task(wx.service.send(DAY))
+    await wx.server.wait_for_texts(ROOM, 1)
+    wx.server.remove_room(ROOM)
+    result = await send
+    assert result.report is not None
+    outcomes = {o.target.chat_id: o for o in result.report.outcomes}
+    assert outcomes[ROOM].status is DeliveryStatus.GONE
+    assert outcomes[OTHER_ROOM].status is DeliveryStatus.SENT
+    rows = {r.chat_id: r for r in wx.core.store.deliveries(DAY, "wechat")}
+    assert rows[ROOM].status is DeliveryStatus.GONE
+    assert "NOT_FOUND" in (rows[ROOM].last_error or "")  # the gateway's reason is kept
+    assert rows[ROOM].parts_sent == len(wx.texts_to(ROOM)) >= 1
+    assert rows[OTHER_ROOM].status is DeliveryStatus.SENT
+    assert len(wx.texts_to(OTHER_ROOM)) == rows[OTHER_ROOM].parts_total > len(wx.texts_to(ROOM))
+
+
+async def test_group_removed_before_the_send_is_reported_and_others_still_get_it(
+    wx: Harness,
+) -> None:
+    wx.server.remove_room(ROOM)
+    result = await wx.service.send(DAY)
+    assert result.report is not None
+    assert [t.chat_id for t in result.targets] == [OTHER_ROOM]
+    assert len(result.unresolved) == 1 and TOPIC in result.unresolved[0]
+    assert result.summary()["unresolved"] == 1
+    assert wx.texts_to(OTHER_ROOM) and "AI简报20261127" in wx.texts_to(OTHER_ROOM)[0]
+    assert wx.texts_to(ROOM) == []
+
+
+# --- keyword queries in a group --------------------------------------------------------------
+
+
+async def test_group_queries_by_mention_and_prefixes_mention_the_asker(wx: Harness) -> None:
+    [by_mention] = await wx.say(ROOM, BOB, "芯片", mention=True)
+    assert is_search_reply(by_mention, BOB), by_mention
+    # a group shows a member's WeChat name, not the remark ("老王") the bot's owner gave him
+    assert by_mention.text.startswith("@Bob\u2005")
+    [by_hash] = await wx.say(ROOM, ALICE, "#芯片")
+    assert is_search_reply(by_hash, ALICE), by_hash
+    [by_cha] = await wx.say(ROOM, DAVE, "查芯片")
+    assert is_search_reply(by_cha, DAVE), by_cha
+    assert "「芯片」" in by_cha.text  # the prefix is not part of the query
+    [no_match] = await wx.say(ROOM, DAVE, "#zzzz-no-such-word")
+    assert "没有找到" in no_match.text and "https://" not in no_match.text
+
+
+async def test_hot_keyword_sends_the_latest_brief(wx: Harness) -> None:
+    parts = await wx.say(ROOM, BOB, "今日简报")
+    assert "AI简报20261127" in parts[0].text
+    assert parts[0].mention_ids == (BOB,)
+
+
+async def test_group_chatter_gets_no_reply(wx: Harness) -> None:
+    await wx.say_unanswered(ROOM, BOB, "今天天气不错")
+    await wx.say_unanswered(ROOM, BOB, "谁有芯片资料")
+    await wx.say_unanswered(ROOM, ALICE, "今日简报真不错")  # not the bare keyword
+    assert wx.server.sent == []
+
+
+# --- cooldowns and bad queries ---------------------------------------------------------------
+
+
+async def test_user_cooldown_keeps_one_answer_per_person(wx_cooldown: Harness) -> None:
+    [first] = await wx_cooldown.say(ROOM, BOB, "#芯片")
+    assert is_search_reply(first, BOB)
+    await wx_cooldown.say_unanswered(ROOM, BOB, "查芯片")
+    [other] = await wx_cooldown.say(ROOM, DAVE, "#芯片")  # the group cooldown has passed
+    assert is_search_reply(other, DAVE)
+
+
+async def test_empty_and_absurd_queries_get_a_hint(wx: Harness) -> None:
+    [empty] = await wx.say(ROOM, BOB, "#")
+    assert "例如" in empty.text and "https://" not in empty.text
+    assert empty.mention_ids == (BOB,) and len(empty.text) < 80
+    [absurd] = await wx.say(ROOM, DAVE, "#" + "芯片" * 150)
+    assert "太长" in absurd.text and "https://" not in absurd.text
+    assert absurd.mention_ids == (DAVE,) and len(absurd.text) < 80
+
+
+async def test_following_the_hint_is_answered(wx_cooldown: Harness) -> None:
+    [hint] = await wx_cooldown.say(ROOM, BOB, "#")
+    assert "#芯片" in hint.text
+    [answer] = await wx_cooldown.say(ROOM, BOB, "#芯片", timeout=2.0)
+    assert is_search_reply(answer, BOB)
+
+
+# --- private messages ------------------------------------------------------------------------
+
+
+async def test_private_text_is_a_search(wx: Harness) -> None:
+    [reply] = await wx.say(CAROL, CAROL, "芯片")
+    assert "芯片" in reply.text and "https://" in reply.text
+    assert reply.mention_ids == ()
+    [other] = await wx.say(CAROL, CAROL, "查 zzzz-no-such-word")
+    assert "zzzz-no-such-word" in other.text and "没有找到" in other.text
+
+
+# --- admin commands --------------------------------------------------------------------------
+
+
+async def test_admin_stats_in_private(wx: Harness) -> None:
+    await wx.service.send(DAY)
+    [stats] = await wx.say(ALICE, ALICE, "#stats")
+    assert stats.text.startswith("统计")
+    assert "platform: wechat" in stats.text
+    assert "last_delivery_date: 2026-11-27" in stats.text and "sent 2" in stats.text
+
+
+async def test_admin_send_in_a_group(wx: Harness) -> None:
+    parts = len(_parts(wx, DAY))
+    *replies, done = await wx.say(ROOM, ALICE, "#send 2026-11-27", replies=parts + 2)
+    # the acknowledgement and the brief go out concurrently; the summary comes last
+    [started] = [s for s in replies if "开始发送" in s.text]
+    brief = [s for s in replies if s is not started]
+    assert "开始发送 2026-11-27" in started.text and started.mention_ids == (ALICE,)
+    assert "发送完成" in done.text and "成功 2" in done.text and "失败 0" in done.text
+    assert done.mention_ids == (ALICE,)
+    assert [s.text for s in brief] == _parts(wx, DAY)
+    assert wx.texts_to(OTHER_ROOM) == _parts(wx, DAY)
+
+
+async def test_impostor_with_the_admins_name_is_refused(wx: Harness) -> None:
+    assert wx.server.mention(MALLORY, ROOM) == wx.server.mention(ALICE, ROOM)  # same name
+    [refused] = await wx.say(ROOM, MALLORY, "#send 2026-11-27")
+    assert "仅限管理员" in refused.text
+    assert refused.mention_ids == (MALLORY,)
+    [refused_private] = await wx.say(MALLORY, MALLORY, "#send")
+    assert "仅限管理员" in refused_private.text
+    await asyncio.sleep(QUIET)  # a send, had one started, would have begun by now
+    assert wx.texts_to(OTHER_ROOM) == []
+    assert len(wx.texts_to(ROOM)) == 1
+    assert wx.core.store.deliveries(DAY) == []
+
+
+async def test_admin_preview_of_a_day(wx: Harness) -> None:
+    expected = _parts(wx, dt.date(2026, 11, 26))
+    got = await wx.say(ALICE, ALICE, "#preview 2026-11-26", replies=len(expected))
+    assert [s.text for s in got] == expected
+    assert "AI简报20261126" in got[0].text
+    assert wx.core.store.deliveries(dt.date(2026, 11, 26)) == []  # a preview sends nothing
+
+
+async def test_admin_send_summary_counts_a_missing_group(wx: Harness) -> None:
+    wx.server.remove_room(OTHER_ROOM)
+    parts = len(_parts(wx, DAY))
+    *_, done = await wx.say(ROOM, ALICE, "#send", replies=parts + 2)
+    assert "成功 1" in done.text
+    assert "失败 0" not in done.text
+
+
+# --- connection ------------------------------------------------------------------------------
+
+
+async def test_reconnects_after_the_stream_drops_and_still_answers(wx: Harness) -> None:
+    assert wx.platform.connections == 1
+    await wx.server.drop_stream()
+    await wx.server.wait_connected(streams_opened=2)
+    await eventually(lambda: wx.platform.connections == 2 and wx.platform.connected)
+    [reply] = await wx.say(ROOM, BOB, "#芯片")
+    assert is_search_reply(reply, BOB)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _brief(core: Core, date: dt.date) -> Brief:
+    brief = assemble_brief(core.store, date, core.settings.brief)
+    assert brief is not None
+    return brief
+
+
+def _parts(wx: Harness, date: dt.date) -> list[str]:
+    limits = wx.core.limits("wechat")
+    return [m.text for m in wx.core.renderer.brief(_brief(wx.core, date), "wechat", limits)]
