@@ -23,6 +23,7 @@ from bot.domain import DeliveryStatus, Item, TargetKind
 from bot.errors import BriefbotError, ConfigError
 from bot.importer import ImportReport, import_paths
 from bot.logs import setup_logging
+from bot.scheduler import next_runs_from_config
 from bot.search import search
 from bot.service import build_service, require_platforms, run_until_signalled, start_platforms
 
@@ -348,7 +349,20 @@ def cmd_status(args: argparse.Namespace, core: Core) -> int:
         "channels": len(core.settings.telegram.channels),
         "groups": len(core.settings.wechat.groups),
         "deliveries": {},
+        "next_runs": {},
     }
+    settings = core.settings
+    platforms = [
+        name
+        for name, configured in (
+            ("telegram", bool(settings.telegram_token) or bool(settings.telegram.channels)),
+            ("wechat", bool(settings.wechat.endpoint)),
+        )
+        if configured
+    ]
+    now = dt.datetime.now(settings.tz)
+    for job, when in next_runs_from_config(settings, platforms, now).items():
+        status["next_runs"][job.removeprefix("brief:")] = when.isoformat() if when else None
     for platform in ("telegram", "wechat"):
         last = store.last_delivery_date(platform)
         if last is None:
@@ -369,6 +383,10 @@ def cmd_status(args: argparse.Namespace, core: Core) -> int:
     for platform, d in status["deliveries"].items():
         rest = ", ".join(f"{k} {v}" for k, v in d.items() if k != "date")
         print(f"last delivery on {platform}: {d['date']}: {rest}")
+    if not status["next_runs"]:
+        print("no schedule: configure a Telegram token or channels, or a WeChat endpoint")
+    for job, when in status["next_runs"].items():
+        print(f"next run of {job}: {when}")
     return 0
 
 

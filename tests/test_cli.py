@@ -230,3 +230,5 @@ async def test_send_through_the_loopback_server_once_then_skips(
     code, out, _ = await _cli("status", "--json", env=env)
     status = json.loads(out)
     assert status["deliveries"]["telegram"]["sent"] == 2
+    assert set(status["next_runs"]) == {"telegram:subscribers:08:00", "telegram:channels:08:00"}
+    assert status["subscribers"]["telegram"] == 1 and status["channels"] == 1
