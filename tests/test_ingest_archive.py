@@ -41,7 +41,7 @@ def test_wechat_fixture_items_links_and_brief() -> None:
     assert third.links[1] == Link("文章链接", "https://example.net/a?b=1&c=2")
     assert third.title == "OpenAI released a new Transformer library"
     assert doc.briefs == [
-        BriefInfo(DAY, "谷歌发布新一代TPU芯片、Meta开源多模态模型", "AI简报编辑部")
+        BriefInfo(DAY, "【AI简报20221014】谷歌发布新一代TPU芯片、Meta开源多模态模型", "AI简报编辑部")
     ]
 
 
@@ -169,8 +169,8 @@ def test_several_briefs_in_one_file_take_their_own_dates() -> None:
     doc = parse_archive(text)
     assert [(i.date.day, i.position) for i in doc.items] == [(14, 0), (14, 1), (15, 0)]
     assert doc.briefs == [
-        BriefInfo(DAY, "第一天", "编辑部"),
-        BriefInfo(dt.date(2022, 10, 15), "第二天", "另一个编辑部"),
+        BriefInfo(DAY, "【AI简报20221014】第一天", "编辑部"),
+        BriefInfo(dt.date(2022, 10, 15), "【AI简报2022-10-15】第二天", "另一个编辑部"),
     ]
 
 

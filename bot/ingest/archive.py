@@ -60,8 +60,9 @@ def _title_line(rest: str, *, path: str, line: int) -> _TitleLine:
             path=path,
             line=line,
         )
-    headline = match["title"].strip()
-    return _TitleLine(line=line, date=found, title=headline or None)
+    # The brief's title is the whole line as readers saw it, 【AI简报YYYYMMDD】 included.
+    title = rest[match.start() :].strip() if match["title"].strip() else None
+    return _TitleLine(line=line, date=found, title=title)
 
 
 def _split(lines: list[str], path: str) -> list[_Segment]:
