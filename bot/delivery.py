@@ -53,6 +53,7 @@ class Pacer:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        already_sent: Callable[[dt.date], int] | None = None,
     ) -> None:
         self.limits = limits
         self._clock = clock
@@ -62,6 +63,9 @@ class Pacer:
         self._chat_next: dict[str, float] = {}
         self._day: dt.date | None = None
         self._sent_today = 0
+        # How many messages went out before this process started: a restart must not reset
+        # the daily cap.
+        self._already_sent = already_sent or (lambda _day: 0)
 
     def chat_interval(self, target: Target) -> float:
         if target.kind is TargetKind.SUBSCRIBER or self.limits.per_group_per_minute is None:
@@ -71,7 +75,7 @@ class Pacer:
     async def wait_turn(self, target: Target, today: dt.date) -> bool:
         """Wait for this chat's next slot; False (at once) if today's cap is used up."""
         if self._day != today:
-            self._day, self._sent_today = today, 0
+            self._day, self._sent_today = today, self._already_sent(today)
         cap = self.limits.daily_cap
         if cap is not None and self._sent_today >= cap:
             return False
@@ -144,10 +148,18 @@ class DeliveryEngine:
         self._sleep = sleep
         self._today = today
         self.pacers = {
-            name: Pacer(platform.limits, clock=clock, sleep=sleep)
+            name: Pacer(
+                platform.limits, clock=clock, sleep=sleep, already_sent=self._sent_in_last_day(name)
+            )
             for name, platform in platforms.items()
         }
         self._in_flight = {name: asyncio.Semaphore(MAX_SENDS_IN_FLIGHT) for name in platforms}
+
+    def _sent_in_last_day(self, platform: str) -> Callable[[dt.date], int]:
+        # The ledger's count over the last 24 hours: a rolling day errs on the cautious side.
+        return lambda _day: self.store.parts_sent_since(
+            platform, dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        )
 
     async def deliver(
         self,

@@ -200,7 +200,9 @@ def build_service(
         commands.notify = notify_wechat
         service.platforms["wechat"] = wechat
         service.commands["wechat"] = commands
-    service.engine = DeliveryEngine(core.store, service.platforms, settings.delivery)
+    service.engine = DeliveryEngine(
+        core.store, service.platforms, settings.delivery, today=core.today
+    )
     for name, platform in service.platforms.items():
         # replies and broadcasts share one pacing budget per chat
         platform.pacer = service.engine.pacers[name]  # type: ignore[attr-defined]

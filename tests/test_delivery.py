@@ -301,3 +301,7 @@ async def test_daily_cap_leaves_the_rest_pending(store: Store) -> None:
     assert report.count(DeliveryStatus.PENDING) == 1
     pending = [r for r in store.deliveries(DAY) if r.status is DeliveryStatus.PENDING]
     assert "daily cap" in (pending[0].last_error or "")
+    # a restarted process counts what the ledger says was sent in the last day
+    restarted, platform2, _ = make_engine(store, limits)
+    await restarted.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert platform2.delivered == []

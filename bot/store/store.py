@@ -471,6 +471,16 @@ class Store:
             if row is not None:
                 row.chat_id = new_chat_id
 
+    def parts_sent_since(self, platform: str, since: dt.datetime) -> int:
+        """Messages the ledger recorded as sent on ``platform`` since ``since`` (daily caps)."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(DeliveryRow.message_ids).where(
+                    DeliveryRow.platform == platform, DeliveryRow.updated_at >= since
+                )
+            )
+            return sum(len(ids or []) for ids in rows)
+
     def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
         with self.session() as s:
             query = select(DeliveryRow).where(DeliveryRow.brief_date == date)
