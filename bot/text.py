@@ -13,8 +13,19 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
-def mask(value: str, keep: int = 3) -> str:
-    """Hide most of an identifier (a wxid, a phone number) for logs."""
-    if len(value) <= keep * 2:
-        return "*" * len(value)
-    return f"{value[:keep]}…{value[-keep:]}"
+def mask(value: str | None) -> str:
+    """Shorten an id for logs: ``wxid_abcdef123yz`` → ``wxid_ab…yz``.
+
+    A ``wxid_`` prefix and an ``@chatroom`` suffix are kept (they say what kind of id it is);
+    of the rest only the first and last two characters are shown, nothing of short values.
+    """
+    if not value:
+        return "-"
+    prefix, core, suffix = "", value, ""
+    if core.startswith("wxid_"):
+        prefix, core = "wxid_", core[5:]
+    if core.endswith("@chatroom"):
+        core, suffix = core[: -len("@chatroom")], "@chatroom"
+    if len(core) <= 6:
+        return f"{prefix}…{suffix}"
+    return f"{prefix}{core[:2]}…{core[-2:]}{suffix}"
