@@ -15,7 +15,7 @@ from bot.dispatch import Audience, SendResult
 from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, TargetKind
 from bot.errors import BriefbotError
 from bot.search import query_terms, search
-from bot.text import mask
+from bot.text import log_id, mask
 
 log = logging.getLogger("briefbot.commands")
 
@@ -142,8 +142,8 @@ class Commands:
                     "refused admin command platform=%s command=%s user=%s chat=%s",
                     self.platform,
                     name,
-                    self._who(message.user_id),
-                    self._who(message.chat_id),
+                    log_id(self.platform, message.user_id),
+                    log_id(self.platform, message.chat_id),
                 )
                 return self._reply(message, say("not_admin", lang))
             return await self._admin(message, name, arg)
@@ -298,7 +298,7 @@ class Commands:
         log.info(
             "admin send platform=%s user=%s date=%s audience=%s",
             self.platform,
-            self._who(message.user_id),
+            log_id(self.platform, message.user_id),
             date,
             audience,
         )
@@ -359,10 +359,6 @@ class Commands:
         }
 
     # -- replies ---------------------------------------------------------------------------
-
-    def _who(self, platform_id: str) -> str:
-        """Telegram ids are kept for the audit trail; WeChat ids are personal, so masked."""
-        return mask(platform_id) if self.platform == "wechat" else platform_id
 
     def _mentions(self, message: IncomingMessage) -> tuple[str, ...]:
         return (

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import math
 import os
 import random
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.config import DeliverySettings
 from bot.domain import DeliveryStatus, OutgoingMessage, Target, TargetKind
 from bot.errors import (
+    ConfigError,
     PermanentFailure,
     RetryLater,
     TargetGone,
     TargetMigrated,
     TransientFailure,
 )
+from bot.logs import scrub
 from bot.platforms.base import Limits, Platform
 from bot.store import DeliveryRecord, Store
+from bot.text import log_target
 
 log = logging.getLogger("briefbot.delivery")
 
@@ -36,6 +41,9 @@ MAX_WORKERS = 256
 # Upper bound on requests in flight per platform: enough for ~1000 msg/s at 20 ms round
 # trips, and small enough that the HTTP client's pool does not become the bottleneck.
 MAX_SENDS_IN_FLIGHT = 24
+# Seconds after which a claim by another host that made no progress may be taken over
+# (on this host a dead process is noticed at once).
+CLAIM_LEASE = 600.0
 
 
 class Pacer:
@@ -171,28 +179,64 @@ class DeliveryEngine:
         progress: ProgressCallback | None = None,
     ) -> DeliveryReport:
         """Deliver ``messages[platform]`` to every target; already-sent targets are skipped
-        unless ``force``. Parts go out in order per chat; chats are served concurrently."""
+        unless ``force``. Parts go out in order per chat; chats are served concurrently.
+
+        A platform error that no retry can fix (a rejected token) stops the fan-out and is
+        raised after the rows it did not reach are left pending.
+        """
         report = DeliveryReport(date)
-        parts_total = {name: len(parts) for name, parts in messages.items()}
-        rows = self.store.prepare_deliveries(date, targets, parts_total=parts_total, force=force)
+        unique = list({t.key: t for t in targets}.values())
+        digests = {name: parts_digest(parts) for name, parts in messages.items()}
+        rows = self.store.prepare_deliveries(
+            date,
+            unique,
+            parts_total={name: len(parts) for name, parts in messages.items()},
+            content_hash=digests,
+            force=force,
+        )
         queue: asyncio.Queue[tuple[Target, DeliveryRecord]] = asyncio.Queue()
-        for target, row in zip(targets, rows, strict=True):
+        for target, row in zip(unique, rows, strict=True):
             queue.put_nowait((target, row))
+        fatal: list[ConfigError] = []
 
         async def worker() -> None:
-            while True:
+            while not fatal:
                 try:
                     target, row = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                outcome = await self._deliver_one(target, row, messages[target.platform], report)
+                job = _Job(target, row, messages[target.platform], digests[target.platform])
+                # a claim name per delivery: two sends in one process exclude each other too
+                worker_id = f"{self.worker_id}:{uuid.uuid4().hex[:8]}"
+                try:
+                    outcome = await self._deliver_one(job, worker_id, report)
+                except ConfigError as exc:
+                    fatal.append(exc)
+                    outcome = Outcome(target, DeliveryStatus.PENDING, row.parts_sent, str(exc))
+                except Exception as exc:  # a store or adapter bug fails one target, not all
+                    log.exception("unexpected error delivering to %s", log_target(target))
+                    error = scrub(f"unexpected error: {exc!r}")
+                    self._finish_quietly(row.id, DeliveryStatus.FAILED, error, worker_id)
+                    outcome = Outcome(target, DeliveryStatus.FAILED, row.parts_sent, error)
                 report.outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)
 
-        workers = max(1, min(len(rows), self._concurrency(targets)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        workers = max(1, min(len(rows), self._concurrency(unique)))
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+        if fatal:
+            raise fatal[0]
         return report
+
+    def _finish_quietly(
+        self, delivery_id: int, status: DeliveryStatus, error: str, worker_id: str
+    ) -> None:
+        try:
+            self.store.finish_delivery(delivery_id, status, error=error, worker=worker_id)
+        except Exception:
+            log.exception("could not record the outcome of delivery %d", delivery_id)
 
     def _concurrency(self, targets: Sequence[Target]) -> int:
         # Enough chats in flight to fill each platform's global rate while single chats wait
@@ -204,26 +248,43 @@ class DeliveryEngine:
             total += MAX_WORKERS if math.isinf(wanted) else int(wanted) + 1
         return max(1, min(MAX_WORKERS, total))
 
-    async def _deliver_one(
-        self,
-        target: Target,
-        row: DeliveryRecord,
-        parts: Sequence[OutgoingMessage],
-        report: DeliveryReport,
+    def _claim(self, job: _Job, worker_id: str) -> tuple[DeliveryRecord | None, str]:
+        return self.store.start_attempt(
+            job.row.id,
+            worker_id,
+            content_hash=job.digest,
+            parts_total=len(job.parts),
+            may_take_over=claim_is_stale,
+        )
+
+    async def _deliver_one(self, job: _Job, worker_id: str, report: DeliveryReport) -> Outcome:
+        target, row = job.target, job.row
+        claimed, why_not = self._claim(job, worker_id)
+        if claimed is None:
+            status = DeliveryStatus.FAILED if "changed" in why_not else DeliveryStatus.SKIPPED
+            return Outcome(target, status, row.parts_sent, why_not)
+        try:
+            return await self._send_parts(job, claimed, worker_id, report)
+        except asyncio.CancelledError:
+            # shutdown: give the row back so the next run resumes it at once
+            self.store.release_claim(claimed.id, worker_id)
+            raise
+
+    async def _send_parts(
+        self, job: _Job, row: DeliveryRecord, worker_id: str, report: DeliveryReport
     ) -> Outcome:
-        if row.status in (DeliveryStatus.SENT, DeliveryStatus.GONE, DeliveryStatus.SKIPPED):
-            return Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
-        claimed = self.store.start_attempt(row.id, self.worker_id)
-        if claimed is None:  # finished meanwhile by another run
-            return Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
+        target, parts = job.target, job.parts
         platform = self.platforms[target.platform]
         pacer = self.pacers[target.platform]
-        index = claimed.parts_sent
+        index = row.parts_sent
         transient = rate_limited = 0
+        migrated = False
         while index < len(parts):
             if not await pacer.wait_turn(target, self._today()):
                 error = f"daily cap of {platform.limits.daily_cap} messages reached"
-                self.store.finish_delivery(row.id, DeliveryStatus.PENDING, error=error)
+                self.store.finish_delivery(
+                    row.id, DeliveryStatus.PENDING, error=error, worker=worker_id
+                )
                 return Outcome(target, DeliveryStatus.PENDING, index, error)
             try:
                 async with self._in_flight[target.platform]:
@@ -235,49 +296,126 @@ class DeliveryEngine:
                     exc.retry_after > self.settings.max_retry_after
                     or rate_limited > MAX_RATE_LIMITED
                 ):
-                    return self._fail(row, target, index, str(exc))
-                log.warning("rate limited chat=%s retry_after=%s", target.key, exc.retry_after)
+                    return self._fail(row, target, index, str(exc), worker_id)
+                log.warning(
+                    "rate limited chat=%s retry_after=%s", log_target(target), exc.retry_after
+                )
                 pacer.hold(exc.retry_after)
                 continue
             except TransientFailure as exc:
                 transient += 1
                 report.retries += 1
                 if transient >= self.settings.max_attempts:
-                    return self._fail(
-                        row, target, index, f"gave up after {transient} attempts: {exc}"
-                    )
+                    error = f"gave up after {transient} attempts: {exc}"
+                    return self._fail(row, target, index, error, worker_id)
                 delay = min(
                     self.settings.backoff_max, self.settings.backoff_base * 2 ** (transient - 1)
                 )
                 log.warning(
-                    "transient failure chat=%s error=%s retry_in=%.1fs", target.key, exc, delay
+                    "transient failure chat=%s error=%s retry_in=%.1fs",
+                    log_target(target),
+                    scrub(str(exc)),
+                    delay,
                 )
                 await self._sleep(delay)
                 continue
             except TargetMigrated as exc:
-                log.info("chat migrated old=%s new=%s", target.key, exc.new_chat_id)
+                if migrated:  # one hop per delivery: a loop of migrations is a platform bug
+                    return self._fail(row, target, index, f"migrated twice: {exc}", worker_id)
+                migrated = True
+                log.info("chat migrated old=%s new=%s", log_target(target), exc.new_chat_id)
+                if target.kind is TargetKind.CHANNEL:
+                    log.warning(
+                        "configured chat %s is now %s: update the config",
+                        target.chat_id,
+                        exc.new_chat_id,
+                    )
                 self.store.move_subscriber(target.platform, target.chat_id, exc.new_chat_id)
-                self.store.retarget_delivery(row.id, exc.new_chat_id)
                 target = Target(target.platform, exc.new_chat_id, target.kind, target.name)
+                moved = self.store.retarget_delivery(row.id, exc.new_chat_id)
+                if moved is None:
+                    return Outcome(target, DeliveryStatus.SKIPPED, index, "already delivered")
+                if moved.id != row.id:  # the new chat has its own row: continue with that one
+                    claimed, why_not = self.store.start_attempt(
+                        moved.id,
+                        worker_id,
+                        content_hash=job.digest,
+                        parts_total=len(parts),
+                        may_take_over=claim_is_stale,
+                    )
+                    if claimed is None:
+                        return Outcome(target, DeliveryStatus.SKIPPED, moved.parts_sent, why_not)
+                    row, index = claimed, claimed.parts_sent
                 continue
             except TargetGone as exc:
-                self.store.deactivate_subscriber(target.platform, target.chat_id, str(exc))
-                self.store.finish_delivery(row.id, DeliveryStatus.GONE, error=str(exc))
-                log.info("target gone chat=%s reason=%s", target.key, exc)
-                return Outcome(target, DeliveryStatus.GONE, index, str(exc))
+                reason = scrub(str(exc))
+                self.store.deactivate_subscriber(target.platform, target.chat_id, reason)
+                self.store.finish_delivery(
+                    row.id, DeliveryStatus.GONE, error=reason, worker=worker_id
+                )
+                log.info("target gone chat=%s reason=%s", log_target(target), reason)
+                return Outcome(target, DeliveryStatus.GONE, index, reason)
             except PermanentFailure as exc:
-                return self._fail(row, target, index, str(exc))
+                return self._fail(row, target, index, str(exc), worker_id)
+            except ConfigError:
+                self.store.release_claim(row.id, worker_id)
+                raise
             except Exception as exc:  # an adapter bug must not stop the other deliveries
-                log.exception("unexpected error sending to %s", target.key)
-                return self._fail(row, target, index, f"unexpected error: {exc!r}")
+                log.exception("unexpected error sending to %s", log_target(target))
+                return self._fail(row, target, index, f"unexpected error: {exc!r}", worker_id)
             index += 1
-            self.store.record_part_sent(row.id, index - 1, message_id, last=index == len(parts))
+            if not self.store.record_part_sent(
+                row.id, worker_id, index - 1, message_id, last=index == len(parts)
+            ):
+                error = "another run took over this delivery"
+                log.warning("%s chat=%s", error, log_target(target))
+                return Outcome(target, DeliveryStatus.SKIPPED, index, error)
             transient = rate_limited = 0
-        if not parts:  # nothing to send counts as delivered
-            self.store.finish_delivery(row.id, DeliveryStatus.SENT)
+        if row.parts_sent >= len(parts) or not parts:  # nothing left: close the row
+            self.store.finish_delivery(row.id, DeliveryStatus.SENT, worker=worker_id)
         return Outcome(target, DeliveryStatus.SENT, index)
 
-    def _fail(self, row: DeliveryRecord, target: Target, index: int, error: str) -> Outcome:
-        self.store.finish_delivery(row.id, DeliveryStatus.FAILED, error=error)
-        log.warning("delivery failed chat=%s part=%d error=%s", target.key, index, error)
+    def _fail(
+        self, row: DeliveryRecord, target: Target, index: int, error: str, worker_id: str
+    ) -> Outcome:
+        error = scrub(error)
+        self.store.finish_delivery(row.id, DeliveryStatus.FAILED, error=error, worker=worker_id)
+        log.warning("delivery failed chat=%s part=%d error=%s", log_target(target), index, error)
         return Outcome(target, DeliveryStatus.FAILED, index, error)
+
+
+@dataclass(frozen=True)
+class _Job:
+    target: Target
+    row: DeliveryRecord
+    parts: Sequence[OutgoingMessage]
+    digest: str
+
+
+def parts_digest(parts: Sequence[OutgoingMessage]) -> str:
+    """Identifies a rendering, so a resumed delivery knows its sent parts still match."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.text.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def claim_is_stale(claimed_by: str, updated_at: dt.datetime, *, lease: float = CLAIM_LEASE) -> bool:
+    """May another run take over a row claimed by ``claimed_by``?
+
+    Yes if that process is gone (same host, pid no longer running) or the claim has not
+    moved for ``lease`` seconds (another host). A live process keeps its claim.
+    """
+    host, _, rest = claimed_by.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+    return (dt.datetime.now(dt.UTC) - updated_at).total_seconds() > lease

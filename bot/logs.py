@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 
 # Libraries that log request URLs (the Telegram token is part of every Bot API URL).
 NOISY = ("httpx", "httpcore", "telegram", "apscheduler", "aiohttp.access", "grpclib", "wechaty")
+
+
+SECRET_ENV = ("BRIEFBOT_TELEGRAM_TOKEN", "BRIEFBOT_WECHAT_TOKEN")
+
+
+def scrub(text: str) -> str:
+    """Replace any secret in ``text`` with ***: for error text bound for the ledger, stderr
+    or a chat (libraries put tokens in exception messages)."""
+    for name in SECRET_ENV:
+        secret = os.environ.get(name, "")
+        if len(secret) >= 6:
+            text = text.replace(secret, "***")
+    return text
 
 
 class RedactSecrets(logging.Filter):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.domain import Target
+
 _SPACE = re.compile(r"[\s\u200b\u200c\u200d\ufeff]+")
 
 
@@ -29,3 +31,13 @@ def mask(value: str | None) -> str:
     if len(core) <= 6:
         return f"{prefix}…{suffix}"
     return f"{prefix}{core[:2]}…{core[-2:]}{suffix}"
+
+
+def log_id(platform: str, chat_id: str) -> str:
+    """An id as logs may show it: WeChat ids are personal, so masked; Telegram ids are kept
+    for the audit trail."""
+    return mask(chat_id) if platform == "wechat" else chat_id
+
+
+def log_target(target: Target) -> str:
+    return f"{target.platform}:{log_id(target.platform, target.chat_id)}"

@@ -305,3 +305,62 @@ async def test_daily_cap_leaves_the_rest_pending(store: Store) -> None:
     restarted, platform2, _ = make_engine(store, limits)
     await restarted.deliver(DAY, {"telegram": PARTS[:1]}, targets)
     assert platform2.delivered == []
+
+
+async def test_two_runs_at_once_send_each_part_once(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 6)
+    other = DeliveryEngine(
+        store,
+        {"telegram": platform},
+        DeliverySettings(),
+        clock=platform.clock,
+        sleep=platform.clock.sleep,
+        today=lambda: DAY,
+    )
+    await asyncio.gather(
+        engine.deliver(DAY, {"telegram": PARTS}, targets),
+        other.deliver(DAY, {"telegram": PARTS}, [*targets, targets[0]]),  # and a duplicate
+    )
+    counts = Counter((chat, text) for chat, text, _ in platform.delivered)
+    assert len(counts) == 18 and set(counts.values()) == {1}
+
+
+async def test_migration_into_a_chat_that_has_its_own_delivery(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    store.add_subscriber("telegram", "-1", TargetKind.GROUP)
+    store.add_subscriber("telegram", "-100", TargetKind.GROUP)
+    targets = [s.target for s in store.subscribers("telegram")]
+    platform.script = lambda t, m, n: TargetMigrated("-100") if t.chat_id == "-1" else None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:2]}, targets)
+    assert [chat for chat, _, _ in platform.delivered] == ["-100", "-100"]
+    assert {o.status for o in report.outcomes} <= {DeliveryStatus.SENT, DeliveryStatus.SKIPPED}
+    statuses = {r.chat_id: r.status for r in store.deliveries(DAY)}
+    assert statuses == {"-1": DeliveryStatus.SKIPPED, "-100": DeliveryStatus.SENT}
+
+
+async def test_a_rejected_token_stops_the_fan_out_and_leaves_rows_pending(store: Store) -> None:
+    from bot.errors import ConfigError
+
+    engine, platform, _ = make_engine(store)
+    targets = subscribers(store, 5)
+    platform.script = lambda t, m, n: ConfigError("the bot token was rejected")
+    with pytest.raises(ConfigError, match="token"):
+        await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert platform.calls < 5
+    assert {r.status for r in store.deliveries(DAY)} == {DeliveryStatus.PENDING}
+
+
+async def test_a_shorter_rendering_after_a_partial_send_is_failed_not_hung(store: Store) -> None:
+    engine, platform, _ = make_engine(store)
+    [target] = subscribers(store, 1)
+    platform.script = lambda t, m, n: PermanentFailure("boom") if n == 3 else None
+    await engine.deliver(DAY, {"telegram": PARTS}, [target])
+    assert len(platform.delivered) == 2
+    platform.script = lambda t, m, n: None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target])  # content changed
+    assert report.outcomes[0].status is DeliveryStatus.FAILED
+    assert "--force" in (report.outcomes[0].error or "")
+    assert len(platform.delivered) == 2
+    forced = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target], force=True)
+    assert forced.count(DeliveryStatus.SENT) == 1

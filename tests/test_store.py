@@ -23,7 +23,7 @@ def test_open_creates_sqlite_file_and_schema(tmp_path: Path) -> None:
         tables = set(inspect(store.engine).get_table_names())
         assert {"items", "briefs", "subscribers", "deliveries", "alembic_version"} <= tables
         with store.engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
     finally:
         store.close()
 
@@ -122,15 +122,32 @@ def test_move_subscriber_follows_migration(store: Store) -> None:
     assert [s.chat_id for s in store.subscribers("telegram")] == ["-1001"]
 
 
+def _prepare(
+    store: Store, target: Target, *, parts: int = 2, digest: str = "h1", force: bool = False
+):  # type: ignore[no-untyped-def]
+    return store.prepare_deliveries(
+        DAY,
+        [target],
+        parts_total={"telegram": parts},
+        content_hash={"telegram": digest},
+        force=force,
+    )
+
+
+def _claim(store: Store, row_id: int, worker: str, digest: str = "h1", stale: bool = False):  # type: ignore[no-untyped-def]
+    return store.start_attempt(
+        row_id, worker, content_hash=digest, parts_total=2, may_take_over=lambda _w, _t: stale
+    )
+
+
 def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
     target = Target("telegram", "42")
-    [row] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 2}, force=False)
+    [row] = _prepare(store, target)
     assert row.status is DeliveryStatus.PENDING
-    claimed = store.start_attempt(row.id, "w1")
+    claimed, _ = _claim(store, row.id, "w1")
     assert claimed is not None and claimed.attempts == 1
-    store.record_part_sent(row.id, 0, "m1")
-    store.record_part_sent(row.id, 1, "m2")
-    store.finish_delivery(row.id, DeliveryStatus.SENT)
+    assert store.record_part_sent(row.id, "w1", 0, "m1", last=False)
+    assert store.record_part_sent(row.id, "w1", 1, "m2", last=True)
     [done] = store.deliveries(DAY)
     assert (done.status, done.parts_sent, done.message_ids) == (
         DeliveryStatus.SENT,
@@ -138,8 +155,37 @@ def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
         ["m1", "m2"],
     )
     assert done.sent_at is not None
-    assert store.start_attempt(row.id, "w2") is None  # finished rows cannot be claimed
-    [same] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 2}, force=False)
+    assert _claim(store, row.id, "w2") == (None, "already delivered")
+    [same] = _prepare(store, target)
     assert same.status is DeliveryStatus.SENT and same.id == row.id
-    [forced] = store.prepare_deliveries(DAY, [target], parts_total={"telegram": 3}, force=True)
+    [forced] = _prepare(store, target, parts=3, force=True)
     assert (forced.status, forced.parts_sent, forced.parts_total) == (DeliveryStatus.PENDING, 0, 3)
+
+
+def test_a_live_claim_excludes_other_workers(store: Store) -> None:
+    [row] = _prepare(store, Target("telegram", "42"))
+    assert _claim(store, row.id, "w1")[0] is not None
+    assert _claim(store, row.id, "w2") == (None, "being sent by another run")
+    assert not store.record_part_sent(row.id, "w2", 0, "m", last=False)
+    taken, _ = _claim(store, row.id, "w2", stale=True)  # w1 died: w2 may take over
+    assert taken is not None
+    assert not store.record_part_sent(row.id, "w1", 0, "m", last=False)  # w1 lost its claim
+
+
+def test_a_changed_brief_is_not_resumed_part_by_part(store: Store) -> None:
+    [row] = _prepare(store, Target("telegram", "42"))
+    _claim(store, row.id, "w1")
+    store.record_part_sent(row.id, "w1", 0, "m1", last=False)
+    claimed, why = _claim(store, row.id, "w2", digest="h2", stale=True)
+    assert claimed is None and "--force" in why
+    [failed] = store.deliveries(DAY)
+    assert failed.status is DeliveryStatus.FAILED
+
+
+def test_release_claim_makes_the_row_pending_again(store: Store) -> None:
+    [row] = _prepare(store, Target("telegram", "42"))
+    _claim(store, row.id, "w1")
+    store.release_claim(row.id, "w1")
+    [again] = store.deliveries(DAY)
+    assert again.status is DeliveryStatus.PENDING
+    assert _claim(store, row.id, "w2")[0] is not None

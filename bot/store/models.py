@@ -99,6 +99,9 @@ class DeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # sha256 of the rendered parts being sent: resuming a changed brief part by part would
+    # repeat or skip text, so the engine refuses to
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     # who is sending it now (process id / host), for several instances sharing the work later
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

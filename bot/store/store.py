@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +124,11 @@ def _delivery(row: DeliveryRow) -> DeliveryRecord:
         message_ids=list(row.message_ids or []),
         sent_at=row.sent_at,
     )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _redact(url: str) -> str:
@@ -371,10 +376,16 @@ class Store:
     # -- the delivery ledger ---------------------------------------------------------------
 
     def prepare_deliveries(
-        self, date: dt.date, targets: Sequence[Target], *, parts_total: dict[str, int], force: bool
+        self,
+        date: dt.date,
+        targets: Sequence[Target],
+        *,
+        parts_total: Mapping[str, int],
+        content_hash: Mapping[str, str],
+        force: bool,
     ) -> list[DeliveryRecord]:
-        """Make sure a ledger row exists per target; with ``force`` reset finished rows to
-        pending. Returns the rows, in the targets' order."""
+        """Make sure a ledger row exists per target; with ``force`` reset rows to pending.
+        Returns the rows, in the targets' order."""
         with self.session() as s:
             existing = {
                 (r.platform, r.chat_id): r
@@ -383,7 +394,7 @@ class Store:
             out: list[DeliveryRow] = []
             for target in targets:
                 row = existing.get((target.platform, target.chat_id))
-                total = parts_total[target.platform]
+                total, digest = parts_total[target.platform], content_hash[target.platform]
                 if row is None:
                     row = DeliveryRow(
                         brief_date=date,
@@ -395,13 +406,14 @@ class Store:
                         parts_sent=0,
                         attempts=0,
                         message_ids=[],
+                        content_hash=digest,
                     )
                     s.add(row)
                     existing[(target.platform, target.chat_id)] = row
                 elif force:
                     row.status = DeliveryStatus.PENDING.value
                     row.parts_total, row.parts_sent, row.message_ids = total, 0, []
-                    row.last_error, row.sent_at = None, None
+                    row.last_error, row.sent_at, row.content_hash = None, None, digest
                 out.append(row)
             try:
                 s.flush()
@@ -411,65 +423,137 @@ class Store:
                 ) from exc
             return [_delivery(r) for r in out]
 
-    def start_attempt(self, delivery_id: int, worker: str) -> DeliveryRecord | None:
-        """Claim a delivery that is not finished; returns None if it already is."""
-        with self.session() as s:
-            result = s.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id == delivery_id,
-                    DeliveryRow.status.not_in([st.value for st in FINAL_STATUSES]),
-                )
-                .values(
-                    status=DeliveryStatus.SENDING.value,
-                    attempts=DeliveryRow.attempts + 1,
-                    claimed_by=worker,
-                    updated_at=utcnow(),
-                )
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return None
-            row = s.get(DeliveryRow, delivery_id)
-            assert row is not None
-            return _delivery(row)
+    def start_attempt(
+        self,
+        delivery_id: int,
+        worker: str,
+        *,
+        content_hash: str,
+        parts_total: int,
+        may_take_over: Callable[[str, dt.datetime], bool],
+    ) -> tuple[DeliveryRecord | None, str]:
+        """Claim a delivery for ``worker``: returns the claimed row, or None and why not.
 
-    def record_part_sent(
-        self, delivery_id: int, part_index: int, message_id: str, *, last: bool = False
-    ) -> None:
-        """Commit one part as sent before the next is tried: a crash loses no progress.
-
-        With ``last`` the delivery is marked sent in the same transaction (one commit per
-        single-message chat, which is what bounds a large fan-out on SQLite).
+        A row another worker is sending is left alone unless ``may_take_over`` says that
+        worker is gone. The claim is a compare-and-set on ``attempts``, so two runs racing
+        for one row cannot both win. A row whose sent parts came from a different rendering
+        is failed: resuming it part by part would repeat or skip text.
         """
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id)
-            if row is None:
-                raise StoreError(f"delivery {delivery_id} vanished from the ledger")
+            if row is None or row.status in {st.value for st in FINAL_STATUSES}:
+                return None, "already delivered"
+            if (
+                row.status == DeliveryStatus.SENDING.value
+                and row.claimed_by not in (None, worker)
+                and not may_take_over(row.claimed_by or "", _aware(row.updated_at))
+            ):
+                return None, "being sent by another run"
+            if row.parts_sent and row.content_hash not in (None, content_hash):
+                row.status = DeliveryStatus.FAILED.value
+                row.claimed_by = None
+                row.last_error = (
+                    f"the brief changed after {row.parts_sent} of {row.parts_total} parts were "
+                    "sent; send it again with --force to deliver the new version"
+                )
+                return None, row.last_error
+            result = s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id, DeliveryRow.attempts == row.attempts)
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    attempts=row.attempts + 1,
+                    claimed_by=worker,
+                    content_hash=content_hash,
+                    parts_total=parts_total,
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None, "being sent by another run"
+            s.refresh(row)
+            return _delivery(row), ""
+
+    def record_part_sent(
+        self, delivery_id: int, worker: str, part_index: int, message_id: str, *, last: bool
+    ) -> bool:
+        """Commit one part as sent before the next is tried: a crash loses no progress.
+
+        With ``last`` the delivery is marked sent in the same transaction (one commit per
+        single-message chat, which is what bounds a large fan-out on SQLite). False if the
+        worker no longer holds the claim.
+        """
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None or row.claimed_by != worker:
+                return False
             row.parts_sent = part_index + 1
             row.message_ids = [*row.message_ids, message_id]
             if last:
                 row.status = DeliveryStatus.SENT.value
                 row.last_error = row.claimed_by = None
                 row.sent_at = utcnow()
+            return True
 
     def finish_delivery(
-        self, delivery_id: int, status: DeliveryStatus, *, error: str | None = None
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        *,
+        error: str | None = None,
+        worker: str | None = None,
     ) -> None:
+        """Record an outcome and release the claim (only ``worker``'s claim, if named)."""
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id)
-            if row is None:
-                raise StoreError(f"delivery {delivery_id} vanished from the ledger")
+            if row is None or (worker is not None and row.claimed_by != worker):
+                return
             row.status = status.value
             row.last_error = error
             row.claimed_by = None
             if status is DeliveryStatus.SENT:
                 row.sent_at = utcnow()
 
-    def retarget_delivery(self, delivery_id: int, new_chat_id: str) -> None:
+    def release_claim(self, delivery_id: int, worker: str) -> None:
+        """Give a row back as pending (a send cancelled at shutdown)."""
+        with self.session() as s:
+            s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.claimed_by == worker,
+                    DeliveryRow.status == DeliveryStatus.SENDING.value,
+                )
+                .values(status=DeliveryStatus.PENDING.value, claimed_by=None, updated_at=utcnow())
+            )
+
+    def retarget_delivery(self, delivery_id: int, new_chat_id: str) -> DeliveryRecord | None:
+        """Move a delivery to the chat's new id; returns the row to continue with.
+
+        If the new chat already has a row for that day, the old row is closed as skipped and
+        the new one is returned, or None when it is already finished.
+        """
         with self.session() as s:
             row = s.get(DeliveryRow, delivery_id)
-            if row is not None:
+            if row is None:
+                return None
+            other = s.scalars(
+                select(DeliveryRow).where(
+                    DeliveryRow.brief_date == row.brief_date,
+                    DeliveryRow.platform == row.platform,
+                    DeliveryRow.chat_id == new_chat_id,
+                )
+            ).one_or_none()
+            if other is None:
                 row.chat_id = new_chat_id
+                return _delivery(row)
+            row.status = DeliveryStatus.SKIPPED.value
+            row.claimed_by = None
+            row.last_error = f"chat migrated to {new_chat_id}, which has its own delivery"
+            if other.status in {st.value for st in FINAL_STATUSES}:
+                return None
+            return _delivery(other)
 
     def parts_sent_since(self, platform: str, since: dt.datetime) -> int:
         """Messages the ledger recorded as sent on ``platform`` since ``since`` (daily caps)."""
