@@ -22,7 +22,7 @@ from bot.dispatch import Audience, SendResult
 from bot.domain import DeliveryStatus, Item, TargetKind
 from bot.errors import BriefbotError, ConfigError
 from bot.importer import ImportReport, import_paths
-from bot.logs import setup_logging
+from bot.logs import scrub, setup_logging
 from bot.scheduler import next_runs_from_config
 from bot.search import search
 from bot.service import build_service, require_platforms, run_until_signalled, start_platforms
@@ -94,6 +94,7 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
                         "added": f.counts.added,
                         "updated": f.counts.updated,
                         "unchanged": f.counts.unchanged,
+                        "removed": f.counts.removed,
                         "dates": [d.isoformat() for d in f.dates],
                         "error": f.error,
                     }
@@ -102,6 +103,7 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
                 "added": total.added,
                 "updated": total.updated,
                 "unchanged": total.unchanged,
+                "removed": total.removed,
                 "failed": len(report.failed),
             }
         )
@@ -110,7 +112,7 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
         print(f"error: {failure.error}", file=sys.stderr)
     print(
         f"{len(report.files)} file(s): {total.added} item(s) added, {total.updated} updated, "
-        f"{total.unchanged} unchanged, {len(report.failed)} file(s) failed"
+        f"{total.unchanged} unchanged, {total.removed} removed, {len(report.failed)} file(s) failed"
     )
 
 
@@ -166,7 +168,9 @@ def cmd_preview(args: argparse.Namespace, core: Core) -> int:
 
 def cmd_search(args: argparse.Namespace, core: Core) -> int:
     limit = args.limit or core.settings.search.limit
-    results = search(core.store, args.query, limit=limit)
+    results = search(
+        core.store, args.query, limit=limit, max_length=core.settings.search.max_query_length
+    )
     if args.json:
         emit_json(
             {
@@ -190,12 +194,6 @@ def cmd_search(args: argparse.Namespace, core: Core) -> int:
         url = r.item.primary_url or ""
         print(f"{r.item.date.isoformat()}  {r.item.title}\n            {url}")
     return 0
-
-
-def cmd_demo(args: argparse.Namespace, core: Core) -> int:
-    from bot.demo import run_demo  # the sandboxes are only imported for the demo
-
-    return asyncio.run(run_demo())
 
 
 def _platform_names(requested: str | None) -> tuple[str, ...]:
@@ -279,7 +277,7 @@ def cmd_send(args: argparse.Namespace, core: Core) -> int:
         else:
             for o in result.report.outcomes:
                 if o.error and o.status is not DeliveryStatus.SKIPPED:
-                    print(f"  {o.target.key}: {o.status.value}: {o.error}", file=sys.stderr)
+                    print(f"  {o.target.key}: {o.status.value}: {scrub(o.error)}", file=sys.stderr)
             print(
                 "sent {sent}, failed {failed}, gone {gone}, skipped {skipped} (already delivered), "
                 "pending {pending}".format(
@@ -344,7 +342,7 @@ def cmd_status(args: argparse.Namespace, core: Core) -> int:
     store = core.store
     status: dict[str, Any] = {
         "items": store.count_items(),
-        "latest_brief": (store.latest_date() or None) and str(store.latest_date()),
+        "latest_brief": str(latest) if (latest := store.latest_date()) else None,
         "subscribers": {p: len(store.subscribers(p)) for p in ("telegram", "wechat")},
         "channels": len(core.settings.telegram.channels),
         "groups": len(core.settings.wechat.groups),
@@ -487,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the whole service against loopback Telegram and WeChat servers (no accounts)",
     )
-    p.set_defaults(handler=cmd_demo)
+    p.set_defaults(handler=None)  # handled in main(): it needs no configured store
     return parser
 
 
@@ -502,18 +500,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             default_level if args.log_level is None else args.log_level,
             secrets=[settings.telegram_token.reveal(), settings.wechat_token.reveal()],
         )
+        if args.verb == "demo":  # its own throwaway store: the configured one is not touched
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo())
         core = build_core(settings, database_url=args.db)
     except BriefbotError as exc:
-        print(f"briefbot: {exc}", file=sys.stderr)
+        print(f"briefbot: {scrub(str(exc))}", file=sys.stderr)
         return 2
     try:
         handler: Handler = args.handler
         return handler(args, core)
     except ConfigError as exc:
-        print(f"briefbot: {exc}", file=sys.stderr)
+        print(f"briefbot: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except BriefbotError as exc:
-        print(f"briefbot: {exc}", file=sys.stderr)
+        print(f"briefbot: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("briefbot: interrupted", file=sys.stderr)

@@ -14,7 +14,8 @@ from bot.brief import assemble_brief
 from bot.dispatch import Audience, SendResult
 from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, TargetKind
 from bot.errors import BriefbotError
-from bot.search import query_terms, search
+from bot.logs import scrub
+from bot.search import query_terms, search_page
 from bot.text import log_id, mask
 
 log = logging.getLogger("briefbot.commands")
@@ -110,8 +111,12 @@ class Commands:
         text = message.text.strip()
         command, argument = self._split_command(text)
         if command is not None:
+            if command != "search" and self._group_flood(message):
+                return []
             return await self._command(message, command, argument)
         if text in self.rules.hot_keywords:
+            if self._group_flood(message):
+                return []
             return self._with_mention(message, self._latest(message))
         if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
             return await self._search(message, text)
@@ -231,13 +236,24 @@ class Commands:
         if len(query) > max_length or not query_terms(query, max_length=max_length):
             return self._reply(message, say("bad_query", lang))
         self._cooling_down(message)  # records this answer's time
-        results = search(
+        results, total = search_page(
             self.core.store, query, limit=self.core.settings.search.limit, max_length=max_length
         )
         replies = self.core.renderer.search_results(
-            query, [r.item for r in results], self.platform, self.core.limits(self.platform)
+            query,
+            [r.item for r in results],
+            self.platform,
+            self.core.limits(self.platform),
+            total=total,
         )
         return self._with_mention(message, replies)
+
+    def _group_flood(self, message: IncomingMessage) -> bool:
+        """The cooldowns apply to every answer in a group, not only searches: each reply
+        counts against the account's daily cap. Admins are exempt."""
+        if message.chat_kind is not ChatKind.GROUP or message.user_id in self.rules.admins:
+            return False
+        return self._cooling_down(message)
 
     def _cooling_down(self, message: IncomingMessage, *, record: bool = True) -> bool:
         """Per-person and per-group cooldowns stop a flood of queries (WeChat groups).
@@ -328,19 +344,25 @@ class Commands:
             if result.unresolved:
                 text += "\n" + say("unresolved", lang, names="; ".join(result.unresolved))
         except BriefbotError as exc:
-            text = say("send_failed", lang, error=str(exc))
+            text = say("send_failed", lang, error=scrub(str(exc)))
         except Exception as exc:  # the admin must hear about it, whatever it was
             log.exception("admin send failed")
-            text = say("send_failed", lang, error=repr(exc))
+            text = say("send_failed", lang, error=scrub(repr(exc)))
         if self.notify is not None:
             await self.notify(
                 message.chat_id, OutgoingMessage(text, mentions=self._mentions(message))
             )
 
-    async def wait_background(self) -> None:
-        """Let admin-triggered sends finish (clean shutdown, tests)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+    async def wait_background(self, grace: float | None = None) -> None:
+        """Let admin-triggered sends finish; after ``grace`` seconds cancel them (the
+        ledger keeps what they had not sent)."""
+        if not self._background:
+            return
+        _done, pending = await asyncio.wait(set(self._background), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def stats(self) -> dict[str, object]:
         store = self.core.store

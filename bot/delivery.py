@@ -82,9 +82,10 @@ class Pacer:
 
     async def wait_turn(self, target: Target, today: dt.date) -> bool:
         """Wait for this chat's next slot; False (at once) if today's cap is used up."""
-        if self._day != today:
-            self._day, self._sent_today = today, self._already_sent(today)
         cap = self.limits.daily_cap
+        if self._day != today:
+            self._day = today
+            self._sent_today = self._already_sent(today) if cap is not None else 0
         if cap is not None and self._sent_today >= cap:
             return False
         self._sent_today += 1  # reserved before any await, so concurrent chats cannot overrun

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.domain import Item
 from bot.errors import ContentError
 from bot.ingest import discover, parse_file
-from bot.store import IngestCounts, Store
+from bot.store import IngestCounts, Store, item_identity
 
 
 @dataclass
@@ -33,7 +34,22 @@ class ImportReport:
             added=sum(f.counts.added for f in self.files),
             updated=sum(f.counts.updated for f in self.files),
             unchanged=sum(f.counts.unchanged for f in self.files),
+            removed=sum(f.counts.removed for f in self.files),
         )
+
+
+def check_unique(items: Iterable[Item], path: str) -> None:
+    """Two items of one day with the same primary link would overwrite each other."""
+    seen: dict[tuple[dt.date, str], Item] = {}
+    for item in items:
+        key = (item.date, item_identity(item))
+        if key in seen:
+            raise ContentError(
+                f"items {seen[key].title!r} and {item.title!r} ({item.date}) have the same "
+                f"primary link {item.primary_url!r}: give each item its own 原文 link",
+                path=path,
+            )
+        seen[key] = item
 
 
 def import_paths(
@@ -45,12 +61,18 @@ def import_paths(
 ) -> ImportReport:
     """Parse and store every supported file under ``paths``; each file is its own transaction."""
     report = ImportReport()
-    files = discover(paths)
-    for path in progress(files):
+    files: set[Path] = set()
+    for path in paths:  # a missing path is reported; the others are still imported
+        try:
+            files.update(discover([path]))
+        except ContentError as exc:
+            report.files.append(FileOutcome(str(path), error=str(exc)))
+    for path in progress(sorted(files)):
         outcome = FileOutcome(str(path))
         report.files.append(outcome)
         try:
             document = parse_file(path, feed_date=feed_date)
+            check_unique(document.items, str(path))
         except ContentError as exc:
             outcome.error = str(exc)
             continue

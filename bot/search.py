@@ -40,12 +40,20 @@ def _score(item: Item, terms: list[str]) -> float:
     return score
 
 
-def search(store: Store, query: str, *, limit: int = 5, max_length: int = 64) -> list[SearchResult]:
-    """Items containing every term of ``query``; best first, newer first among equals."""
+def search_page(
+    store: Store, query: str, *, limit: int = 5, max_length: int = 64
+) -> tuple[list[SearchResult], int]:
+    """The best ``limit`` items containing every term of ``query`` (newer first among
+    equals), and how many items match in all (counted up to the candidate bound)."""
     terms = query_terms(query, max_length=max_length)
     if not terms or limit <= 0:
-        return []
+        return [], 0
     candidates = store.find_items(terms, candidates=CANDIDATES)
     results = [SearchResult(item, _score(item, terms)) for item, _text in candidates]
     results.sort(key=lambda r: (-r.score, -r.item.date.toordinal(), r.item.position))
-    return results[:limit]
+    return results[:limit], len(results)
+
+
+def search(store: Store, query: str, *, limit: int = 5, max_length: int = 64) -> list[SearchResult]:
+    """Items containing every term of ``query``; best first, newer first among equals."""
+    return search_page(store, query, limit=limit, max_length=max_length)[0]

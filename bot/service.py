@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.delivery import DeliveryEngine, ProgressCallback
 from bot.dispatch import Audience, NothingToSend, SendResult, send_brief
 from bot.domain import OutgoingMessage, Target
 from bot.errors import ConfigError
+from bot.logs import scrub
 from bot.platforms.base import Platform
 from bot.scheduler import BriefScheduler, schedule_entries
 
@@ -89,7 +90,7 @@ class Service:
             )
         except Exception as exc:
             log.exception("scheduled send failed platform=%s", platform)
-            await self.notify_admins(platform, f"⚠️ briefbot: scheduled send failed: {exc}")
+            await self.notify_admins(platform, scrub(f"⚠️ briefbot: scheduled send failed: {exc}"))
         finally:
             if task is not None:
                 self._sends.discard(task)
@@ -111,15 +112,31 @@ class Service:
                 log.warning("could not notify admin on %s: %s", platform, exc)
 
     async def catch_up(self) -> None:
-        """With [schedule] catch_up_days, send recent days whose brief did not go out."""
-        days = self.core.settings.schedule.catch_up_days
-        today = self.core.today()
-        for back in range(days, 0, -1):
-            date = today - dt.timedelta(days=back)
-            if not self.core.store.items_on(date):
-                continue
-            log.info("catching up the brief of %s", date)
-            await self.send(date)
+        """With [schedule] catch_up_days, send recent days whose brief did not go out.
+
+        Runs as a tracked background task: a failure is logged and told to the admins, and
+        shutdown treats it like any other send in flight.
+        """
+        try:
+            days = self.core.settings.schedule.catch_up_days
+            today = self.core.today()
+            for back in range(days, 0, -1):
+                date = today - dt.timedelta(days=back)
+                if not self.core.store.items_on(date):
+                    continue
+                log.info("catching up the brief of %s", date)
+                await self.send(date)
+        except Exception as exc:
+            log.exception("catch-up failed")
+            for platform in self.platforms:
+                await self.notify_admins(platform, scrub(f"⚠️ briefbot: catch-up failed: {exc}"))
+
+    def track(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a send in the background; shutdown waits for it (then cancels it)."""
+        task = asyncio.create_task(coroutine)
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+        return task
 
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop scheduling; let sends in flight finish for ``grace`` seconds, then cancel
@@ -131,7 +148,7 @@ class Service:
             for task in pending:
                 task.cancel()
         for commands in self.commands.values():
-            await commands.wait_background()
+            await commands.wait_background(grace=grace)
         for name, platform in self.platforms.items():
             stop = getattr(platform, "stop", None)
             if stop is not None:
@@ -197,7 +214,13 @@ def build_service(
         async def notify_wechat(chat_id: str, message: OutgoingMessage) -> object:
             return await wechat.send(Target("wechat", chat_id), message)
 
+        async def is_bot_admin(_chat_id: str, user_id: str) -> bool:
+            # WeChat has no group-admin API here: only the bot's admins (by id) may
+            # (un)subscribe a group
+            return user_id in wx.admins
+
         commands.notify = notify_wechat
+        commands.chat_admin = is_bot_admin
         service.platforms["wechat"] = wechat
         service.commands["wechat"] = commands
     service.engine = DeliveryEngine(
@@ -239,7 +262,8 @@ async def start_service(service: Service, *, schedule: bool = True) -> None:
             service.core.store, service.core.settings, service.scheduled_send
         )
         service.scheduler.start(entries)
-        await service.catch_up()
+        if service.core.settings.schedule.catch_up_days:
+            service.track(service.catch_up())
     log.info("briefbot running platforms=%s", ",".join(service.platforms) or "none")
 
 

@@ -288,3 +288,32 @@ async def test_send_killed_mid_fan_out_then_rerun_delivers_each_message_once(
     assert len(parts) == 1 and parts.pop() >= 1, "a chat got a different number of parts"
     assert all(len(set(v)) == len(v) for v in per_chat.values()), "a message arrived twice"
     assert summary["sent"] + summary["skipped"] == len(users)
+
+
+def test_a_missing_path_does_not_stop_the_others(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    day = SAMPLES_DIR / "2026-11-27.md"
+    code, out, err = run(capsys, *db, "ingest", "missing.md", str(day))
+    assert code == 1 and "missing.md" in err
+    assert "1 file(s) failed" in out
+    assert run(capsys, *db, "items", "--date", "2026-11-27")[0] == 0
+
+
+def test_reingesting_an_edited_file_removes_dropped_items_and_rejects_twins(
+    capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
+) -> None:
+    day = tmp_path / "day.md"
+    head = "---\ndate: 2026-11-27\n---\n\n"
+    one = "## 第一条\n\n正文一。\n\n- 原文: https://e.x/1\n\n"
+    two = "## 第二条\n\n正文二。\n\n- 原文: https://e.x/2\n\n"
+    day.write_text(head + one + two, encoding="utf-8")
+    assert run_json(capsys, *db, "ingest", str(day))["added"] == 2
+    day.write_text(head + one, encoding="utf-8")  # the editor deleted an item
+    assert run_json(capsys, *db, "ingest", str(day))["removed"] == 1
+    titles = [i["title"] for i in run_json(capsys, *db, "items", "--date", "2026-11-27")["items"]]  # type: ignore[union-attr,index]
+    assert titles == ["第一条"]
+    twin = "## 第三条\n\n正文三。\n\n- 原文: https://e.x/1\n\n"
+    day.write_text(head + one + twin, encoding="utf-8")
+    code, _, err = run(capsys, *db, "ingest", str(day))
+    assert code == 1 and "same primary link" in err and "第三条" in err

@@ -41,7 +41,9 @@ def test_wechat_fixture_items_links_and_brief() -> None:
     assert third.links[1] == Link("文章链接", "https://example.net/a?b=1&c=2")
     assert third.title == "OpenAI released a new Transformer library"
     assert doc.briefs == [
-        BriefInfo(DAY, "【AI简报20221014】谷歌发布新一代TPU芯片、Meta开源多模态模型", "AI简报编辑部")
+        BriefInfo(
+            DAY, "【AI简报20221014】谷歌发布新一代TPU芯片、Meta开源多模态模型", "AI简报编辑部"
+        )
     ]
 
 

@@ -249,3 +249,11 @@ async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
     per_user = Counter(chat for chat, _ in counts)
     assert len(set(per_user.values())) == 1 and len(per_user) == len(users), "a message was lost"
     assert all(r.status is DeliveryStatus.SENT for r in tg.core.store.deliveries(DAY))
+
+
+async def test_commands_for_another_bot_are_ignored(tg: Harness) -> None:
+    tg.server.send_user_message(GROUP, ALICE, "/subscribe@some_other_bot")
+    [reply] = await tg.say(GROUP, BOB, "/search@briefbot_test_bot 芯片")
+    assert "芯片" in reply
+    assert len(tg.texts_to(GROUP)) == 1
+    assert not tg.core.store.is_subscribed("telegram", str(GROUP))

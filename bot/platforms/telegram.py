@@ -180,6 +180,14 @@ class TelegramPlatform:
         if message is None or message.text is None or user is None or chat is None or user.is_bot:
             return None
         username = (self.username or "").lower()
+        command, _, _ = message.text.partition(" ")
+        # "/start@otherbot" in a group is for another bot
+        if (
+            command.startswith("/")
+            and "@" in command
+            and command.split("@", 1)[1].lower() != username
+        ):
+            return None
         mentioned = any(
             entity.type == MessageEntity.MENTION
             and message.parse_entity(entity).lower() == f"@{username}"

@@ -46,6 +46,7 @@ class IngestCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,17 @@ class Store:
     # -- content ---------------------------------------------------------------------------
 
     def upsert_items(self, items: Iterable[Item], *, source: str = "") -> IngestCounts:
-        """Insert new items and update changed ones; the same content twice changes nothing."""
+        """Insert new items and update changed ones; the same content twice changes nothing.
+
+        With a ``source`` (the file), items that file held before for the same days and no
+        longer has are removed: an editor who deletes an item and re-ingests sees it gone.
+        """
         added = updated = unchanged = 0
+        items_by_day: dict[dt.date, set[str]] = {}
         with self.session() as s:
             for item in items:
                 identity = item_identity(item)
+                items_by_day.setdefault(item.date, set()).add(identity)
                 row = s.scalars(
                     select(ItemRow).where(ItemRow.date == item.date, ItemRow.identity == identity)
                 ).one_or_none()
@@ -219,8 +226,29 @@ class Store:
                     row.source = source
                     updated += 1
                 else:
+                    row.source = source  # the item may have moved to another file
                     unchanged += 1
-        return IngestCounts(added, updated, unchanged)
+            removed = 0
+            if source:
+                removed = self._remove_dropped(s, items_by_day, source)
+        return IngestCounts(added, updated, unchanged, removed)
+
+    @staticmethod
+    def _remove_dropped(s: Session, items_by_day: dict[dt.date, set[str]], source: str) -> int:
+        """A file is the truth for the days it holds: items it no longer has are removed."""
+        removed = 0
+        for day, identities in items_by_day.items():
+            stale = s.scalars(
+                select(ItemRow).where(
+                    ItemRow.source == source,
+                    ItemRow.date == day,
+                    ItemRow.identity.not_in(identities),
+                )
+            ).all()
+            for row in stale:
+                s.delete(row)
+            removed += len(stale)
+        return removed
 
     def save_brief_info(self, info: BriefInfo, *, source: str = "") -> None:
         with self.session() as s:
