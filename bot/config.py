@@ -183,6 +183,8 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
         inner = annotation[len("tuple[") : -len(", ...]")]
         if isinstance(value, str):  # from the environment: comma-separated
             value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, tuple):  # already checked (an environment override)
+            value = list(value)
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
         return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
@@ -216,6 +218,11 @@ def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
+            if "token" in key:
+                raise ConfigError(
+                    f"{where}: [{section}] {key}: secrets are read only from the environment "
+                    f"(BRIEFBOT_{section.split('.')[0].upper()}_TOKEN), never from a file"
+                )
             raise ConfigError(f"{where}: unknown setting [{section}] {key}")
         table_cls = _TABLE_LISTS.get((section, key))
         if table_cls is not None:
@@ -232,8 +239,9 @@ def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
         raise ConfigError(f"{where}: [{section}] {exc}") from exc
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """BRIEFBOT_<SECTION>_<KEY> values, checked here so an error names the variable."""
+    out: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -247,7 +255,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
             names = {f.name for f in fields(_SECTIONS[section])}
             if key not in names or (section, key) in _TABLE_LISTS:
                 continue
-        out.setdefault(section, {})[key] = value
+        annotation = {f.name: str(f.type) for f in fields(_SECTIONS[section])}[key]
+        out.setdefault(section, {})[key] = _coerce(value, annotation, f"${name}")
     return out
 
 
@@ -291,4 +300,40 @@ def load_settings(
     settings = Settings(**built, source=source)
     _zone(settings.brief.timezone, "[brief] timezone")
     _zone(settings.schedule.timezone, "[schedule] timezone")
+    _check_ranges(settings, source)
     return settings
+
+
+# (section, setting, smallest allowed value, whether that value itself is allowed)
+_RANGES = (
+    ("telegram", "global_rate", 0, False),
+    ("telegram", "per_chat_interval", 0, True),
+    ("telegram", "per_group_per_minute", 0, False),
+    ("wechat", "global_rate", 0, False),
+    ("wechat", "min_interval", 0, True),
+    ("wechat", "jitter", 0, True),
+    ("wechat", "daily_cap", 0, True),
+    ("wechat", "user_cooldown", 0, True),
+    ("wechat", "group_cooldown", 0, True),
+    ("delivery", "max_attempts", 1, True),
+    ("delivery", "backoff_base", 0, True),
+    ("delivery", "backoff_max", 0, True),
+    ("delivery", "max_retry_after", 0, True),
+    ("search", "limit", 1, True),
+    ("search", "max_query_length", 1, True),
+    ("render", "wechat_max_length", 200, True),
+    ("brief", "title_headlines", 0, True),
+    ("schedule", "misfire_grace", 1, True),
+    ("schedule", "catch_up_days", 0, True),
+)
+
+
+def _check_ranges(settings: Settings, source: str) -> None:
+    for section, name, low, inclusive in _RANGES:
+        value = getattr(getattr(settings, section), name)
+        if value < low or (value == low and not inclusive):
+            bound = f"at least {low}" if inclusive else f"greater than {low}"
+            raise ConfigError(f"{source}: [{section}] {name} must be {bound}, got {value}")
+    for i, group in enumerate(settings.wechat.groups):
+        if not (group.id or group.topic):
+            raise ConfigError(f"{source}: [[wechat.groups]] entry {i + 1} needs an id or a topic")

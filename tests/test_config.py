@@ -53,7 +53,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
     [
         ("[telegram\n", "invalid TOML"),
         ("[nope]\n", "unknown section [nope]"),
-        ("[telegram]\ntoken = 'x'\n", "unknown setting [telegram] token"),
+        ("[telegram]\nchanels = []\n", "unknown setting [telegram] chanels"),
         ("[telegram]\nadmins = ['@boss']\n", "expected a whole number"),
         ("[search]\nlimit = 'many'\n", "expected a whole number"),
         ("[brief]\ntimezone = 'Mars/Base'\n", "unknown time zone"),
@@ -80,3 +80,29 @@ def test_tokens_only_from_environment_and_never_shown(monkeypatch: pytest.Monkey
     assert s.telegram_token.reveal() == "123:SECRET"
     assert "SECRET" not in repr(s.telegram_token) and "SECRET" not in str(s.telegram_token)
     assert "SECRET" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[telegram]\nglobal_rate = 0\n", "[telegram] global_rate must be greater than 0"),
+        ("[delivery]\nmax_attempts = 0\n", "[delivery] max_attempts must be at least 1"),
+        ("[wechat]\njitter = -1\n", "[wechat] jitter must be at least 0"),
+        ("[[wechat.groups]]\nschedule = '09:00'\n", "entry 1 needs an id or a topic"),
+        ("[telegram]\ntoken = '123:abc'\n", "only from the environment (BRIEFBOT_TELEGRAM_TOKEN)"),
+    ],
+)
+def test_values_out_of_range_are_refused(tmp_path: Path, body: str, message: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert message in str(info.value)
+    assert "123:abc" not in str(info.value)
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\$BRIEFBOT_TELEGRAM_ADMINS"):
+        load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "@alice"})
+    settings = load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "1, 2"})
+    assert settings.telegram.admins == (1, 2)
