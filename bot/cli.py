@@ -117,8 +117,7 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, core: Core) -> int:
-    paths = [Path(p) for p in args.paths]
-    report = import_paths(core.store, paths, feed_date=args.date, progress=_progress)
+    report = import_paths(core.store, args.paths, feed_date=args.date, progress=_progress)
     print_import_report(report, as_json=args.json)
     return 1 if report.failed else 0
 
@@ -417,7 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
     p = sub.add_parser("ingest", help="import Markdown, .txt archives and RSS/Atom feeds")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files, folders, or feed URLs (http/https)"
+    )
     p.add_argument("--date", type=parse_date, help="put feed entries into this day's pool")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(handler=cmd_ingest)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.domain import Item
 from bot.errors import ContentError
-from bot.ingest import discover, parse_file
+from bot.ingest import ParsedDocument, discover, fetch_feed, parse_feed, parse_file
 from bot.store import IngestCounts, Store, item_identity
 
 
@@ -52,17 +52,40 @@ def check_unique(items: Iterable[Item], path: str) -> None:
         seen[key] = item
 
 
+def is_url(source: str | Path) -> bool:
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
+
+
+def _store_document(store: Store, document: ParsedDocument, outcome: FileOutcome) -> None:
+    check_unique(document.items, outcome.path)
+    outcome.counts = store.upsert_items(document.items, source=outcome.path)
+    for info in document.briefs:
+        store.save_brief_info(info, source=outcome.path)
+    outcome.dates = sorted({item.date for item in document.items})
+
+
 def import_paths(
     store: Store,
-    paths: Iterable[Path],
+    paths: Iterable[str | Path],
     *,
     feed_date: dt.date | None = None,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda files: files,
 ) -> ImportReport:
-    """Parse and store every supported file under ``paths``; each file is its own transaction."""
+    """Parse and store every supported file under ``paths`` (and feeds given by http(s) URL);
+    each file is its own transaction, and a bad one does not stop the others."""
     report = ImportReport()
     files: set[Path] = set()
-    for path in paths:  # a missing path is reported; the others are still imported
+    for source in paths:
+        if is_url(source):
+            outcome = FileOutcome(str(source))
+            report.files.append(outcome)
+            try:
+                data = fetch_feed(str(source))
+                _store_document(store, parse_feed(data, date=feed_date, path=str(source)), outcome)
+            except ContentError as exc:
+                outcome.error = str(exc)
+            continue
+        path = Path(source)
         try:
             files.update(discover([path]))
         except ContentError as exc:
@@ -71,16 +94,9 @@ def import_paths(
         outcome = FileOutcome(str(path))
         report.files.append(outcome)
         try:
-            document = parse_file(path, feed_date=feed_date)
-            check_unique(document.items, str(path))
+            _store_document(store, parse_file(path, feed_date=feed_date), outcome)
         except ContentError as exc:
             outcome.error = str(exc)
-            continue
         except OSError as exc:
             outcome.error = f"{path}: cannot read: {exc.strerror or exc}"
-            continue
-        outcome.counts = store.upsert_items(document.items, source=str(path))
-        for info in document.briefs:
-            store.save_brief_info(info, source=str(path))
-        outcome.dates = sorted({item.date for item in document.items})
     return report

@@ -317,3 +317,32 @@ def test_reingesting_an_edited_file_removes_dropped_items_and_rejects_twins(
     day.write_text(head + one + twin, encoding="utf-8")
     code, _, err = run(capsys, *db, "ingest", str(day))
     assert code == 1 and "same primary link" in err and "第三条" in err
+
+
+async def test_ingest_a_feed_by_url(tmp_path: Path) -> None:
+    """A feed served over HTTP (on loopback) goes into the day given with --date."""
+    from aiohttp import web
+
+    feed = (Path(__file__).parent / "fixtures" / "ingest" / "feed.rss").read_bytes()
+    app = web.Application()
+    async def serve_feed(_request: web.Request) -> web.Response:
+        return web.Response(body=feed, content_type="application/rss+xml")
+
+    app.router.add_get("/feed.rss", serve_feed)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        db = f"sqlite:///{tmp_path / 'feed.db'}"
+        url = f"http://127.0.0.1:{port}/feed.rss"
+        code, out, err = await _cli(
+            "--db", db, "ingest", url, "--date", "2026-11-20", "--json", env={}
+        )
+        assert code == 0, err
+        assert json.loads(out)["added"] >= 1
+        code, out, err = await _cli("--db", db, "ingest", url.replace("feed", "nothing"), env={})
+        assert code == 1 and "HTTP 404" in err
+    finally:
+        await runner.cleanup()
