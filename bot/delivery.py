@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import hashlib
 import logging
@@ -41,6 +42,9 @@ MAX_WORKERS = 256
 # Upper bound on requests in flight per platform: enough for ~1000 msg/s at 20 ms round
 # trips, and small enough that the HTTP client's pool does not become the bottleneck.
 MAX_SENDS_IN_FLIGHT = 24
+# The pacer also counts sends in a sliding window, stretched by this factor to leave room
+# for the time a request takes to reach the platform.
+WINDOW_MARGIN = 1.1
 # Seconds after which a claim by another host that made no progress may be taken over
 # (on this host a dead process is noticed at once).
 CLAIM_LEASE = 600.0
@@ -69,6 +73,7 @@ class Pacer:
         self._rng = rng or random.Random()
         self._global_next = 0.0
         self._chat_next: dict[str, float] = {}
+        self._started: collections.deque[float] = collections.deque()
         self._day: dt.date | None = None
         self._sent_today = 0
         # How many messages went out before this process started: a restart must not reset
@@ -82,6 +87,14 @@ class Pacer:
 
     async def wait_turn(self, target: Target, today: dt.date) -> bool:
         """Wait for this chat's next slot; False (at once) if today's cap is used up."""
+        if not self.reserve(today):
+            return False
+        await self.wait_for_chat(target)
+        await self.wait_for_slot(target)
+        return True
+
+    def reserve(self, today: dt.date) -> bool:
+        """Count one message against today's cap; False if it is used up."""
         cap = self.limits.daily_cap
         if self._day != today:
             self._day = today
@@ -89,18 +102,47 @@ class Pacer:
         if cap is not None and self._sent_today >= cap:
             return False
         self._sent_today += 1  # reserved before any await, so concurrent chats cannot overrun
+        return True
+
+    async def wait_for_chat(self, target: Target) -> None:
+        """Wait until this chat may get its next message."""
         now = self._clock()
         chat_ready = self._chat_next.get(target.key, 0.0)
         if chat_ready > now:
             await self._sleep(chat_ready - now)
-            now = self._clock()
+
+    async def wait_for_slot(self, target: Target) -> None:
+        """Take the next global slot and wait for it. Call this right before the send (after
+        any other wait), so the spacing the platform sees is the spacing reserved here."""
+        now = self._clock()
         slot = max(now, self._global_next)
         self._global_next = slot + 1.0 / self.limits.global_rate
-        jitter = self._rng.uniform(0, self.limits.jitter) if self.limits.jitter else 0.0
-        self._chat_next[target.key] = slot + self.chat_interval(target) + jitter
         if slot > now:
             await self._sleep(slot - now)
-        return True
+        started = await self._wait_for_window()
+        jitter = self._rng.uniform(0, self.limits.jitter) if self.limits.jitter else 0.0
+        # the chat's spacing counts from when its message really went out
+        self._chat_next[target.key] = started + self.chat_interval(target) + jitter
+
+    async def _wait_for_window(self) -> float:
+        """Spacing alone is not enough when the event loop stalls: sends delayed past their
+        slot then go out together. This keeps the sends actually started in any window of
+        WINDOW seconds within the rate, whatever the delays."""
+        rate = self.limits.global_rate
+        if math.isinf(rate) or rate < 1:
+            return self._clock()
+        # ceil(rate) sends per ceil(rate)/rate seconds, as Telegram counts, plus the margin
+        allowed = math.ceil(rate)
+        window = allowed / rate * WINDOW_MARGIN
+        recent = self._started
+        while True:
+            now = self._clock()
+            while recent and recent[0] <= now - window:
+                recent.popleft()
+            if len(recent) < allowed:
+                recent.append(now)
+                return now
+            await self._sleep(recent[0] + window - now)
 
     def hold(self, seconds: float) -> None:
         """Pause every chat (the platform answered 429: its limit is global in bulk)."""
@@ -281,14 +323,17 @@ class DeliveryEngine:
         transient = rate_limited = 0
         migrated = False
         while index < len(parts):
-            if not await pacer.wait_turn(target, self._today()):
+            if not pacer.reserve(self._today()):
                 error = f"daily cap of {platform.limits.daily_cap} messages reached"
                 self.store.finish_delivery(
                     row.id, DeliveryStatus.PENDING, error=error, worker=worker_id
                 )
                 return Outcome(target, DeliveryStatus.PENDING, index, error)
+            await pacer.wait_for_chat(target)
             try:
+                # the slot is taken once a request may go out, or queued sends would burst
                 async with self._in_flight[target.platform]:
+                    await pacer.wait_for_slot(target)
                     message_id = await platform.send(target, parts[index])
             except RetryLater as exc:
                 rate_limited += 1
