@@ -47,6 +47,7 @@ DAY = dt.date(2026, 11, 27)
 def serve(subscribers: int, rate: float, ready: Any, requests: Any, done: Any) -> None:
     """Child process: the loopback server with ``subscribers`` private chats."""
     from bot.sandbox.telegram_api import TelegramTestServer
+    from bot.sandbox.telegram_limits import FloodControl
 
     async def main() -> None:
         server = TelegramTestServer(token=TOKEN, global_rate=rate, private_per_second=math.inf)
@@ -60,7 +61,10 @@ def serve(subscribers: int, rate: float, ready: Any, requests: Any, done: Any) -
                     break
                 if command == "limits":
                     limit = await asyncio.to_thread(requests.get)
-                    server.set_limits(global_rate=limit)
+                    # a fresh window: the previous, unlimited run's sends must not count
+                    server.flood = FloodControl(
+                        global_rate=limit, private_per_second=math.inf, group_per_minute=20
+                    )
                     done.put("ok")
                 elif command == "collect":
                     per_chat = Counter(m.chat_id for m in server.sent)
