@@ -8,7 +8,16 @@ import sys
 from collections.abc import Iterable
 
 # Libraries that log request URLs (the Telegram token is part of every Bot API URL).
-NOISY = ("httpx", "httpcore", "telegram", "apscheduler", "aiohttp.access", "grpclib", "wechaty")
+NOISY = (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "apscheduler",
+    "aiohttp.access",
+    "grpclib",
+    "wechaty",
+    "alembic",
+)
 
 
 SECRET_ENV = ("BRIEFBOT_TELEGRAM_TOKEN", "BRIEFBOT_WECHAT_TOKEN")
