@@ -15,7 +15,7 @@ from bot.app import Core
 from bot.commands import Commands, PlatformRules
 from bot.delivery import DeliveryEngine, ProgressCallback
 from bot.dispatch import Audience, NothingToSend, SendResult, send_brief
-from bot.domain import OutgoingMessage, Target
+from bot.domain import DeliveryStatus, OutgoingMessage, Target
 from bot.errors import ConfigError
 from bot.logs import scrub
 from bot.platforms.base import Platform
@@ -130,6 +130,26 @@ class Service:
             log.exception("catch-up failed")
             for platform in self.platforms:
                 await self.notify_admins(platform, scrub(f"⚠️ briefbot: catch-up failed: {exc}"))
+
+    async def resume_unfinished(self) -> None:
+        """Finish today's deliveries that a stopped or crashed process left pending."""
+        date = self.core.today()
+        unfinished: dict[str, list[str]] = {}
+        for row in self.core.store.deliveries(date):
+            if row.platform in self.platforms and row.status in (
+                DeliveryStatus.PENDING,
+                DeliveryStatus.SENDING,
+            ):
+                unfinished.setdefault(row.platform, []).append(row.chat_id)
+        for platform, chat_ids in unfinished.items():
+            log.info(
+                "resuming %d unfinished deliveries on %s for %s", len(chat_ids), platform, date
+            )
+            try:
+                await self.send(date, platform=platform, chat_ids=chat_ids)
+            except Exception as exc:
+                log.exception("resuming deliveries failed on %s", platform)
+                await self.notify_admins(platform, scrub(f"⚠️ briefbot: resuming failed: {exc}"))
 
     def track(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a send in the background; shutdown waits for it (then cancels it)."""
@@ -262,6 +282,7 @@ async def start_service(service: Service, *, schedule: bool = True) -> None:
             service.core.store, service.core.settings, service.scheduled_send
         )
         service.scheduler.start(entries)
+        service.track(service.resume_unfinished())
         if service.core.settings.schedule.catch_up_days:
             service.track(service.catch_up())
     log.info("briefbot running platforms=%s", ",".join(service.platforms) or "none")

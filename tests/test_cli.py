@@ -325,6 +325,7 @@ async def test_ingest_a_feed_by_url(tmp_path: Path) -> None:
 
     feed = (Path(__file__).parent / "fixtures" / "ingest" / "feed.rss").read_bytes()
     app = web.Application()
+
     async def serve_feed(_request: web.Request) -> web.Response:
         return web.Response(body=feed, content_type="application/rss+xml")
 

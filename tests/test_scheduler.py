@@ -234,3 +234,22 @@ async def test_a_day_without_items_sends_nothing_and_tells_the_admins(rig: Rig) 
         notices = await rig.server.wait_for_messages(BOB, 1, timeout=8)
     assert "2026-12-05" in notices[0].text
     assert rig.briefs_to_alice() == []
+
+
+async def test_a_restart_finishes_todays_unfinished_deliveries(rig: Rig) -> None:
+    core = build_core(rig.settings)
+    target = core.store.subscribers("telegram")[0].target
+    # a process that died mid-send left Alice's delivery pending
+    core.store.prepare_deliveries(
+        dt.date(2026, 11, 27),
+        [target],
+        parts_total={"telegram": 1},
+        content_hash={"telegram": "-"},
+        force=False,
+    )
+    core.store.close()
+    async with rig.running(at(27, 9, 30)):  # past the grace: the schedule itself sends nothing
+        await rig.server.wait_for_messages(ALICE, 1, timeout=8)
+        await asyncio.sleep(0.3)
+    briefs = rig.briefs_to_alice()
+    assert len(briefs) == 1 and "AI简报20261127" in briefs[0]
