@@ -16,7 +16,7 @@ from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, TargetKind
 from bot.errors import BriefbotError
 from bot.logs import scrub
 from bot.search import query_terms, search_page
-from bot.text import log_id, mask
+from bot.text import log_id
 
 log = logging.getLogger("briefbot.commands")
 
@@ -111,11 +111,11 @@ class Commands:
         text = message.text.strip()
         command, argument = self._split_command(text)
         if command is not None:
-            if command != "search" and self._group_flood(message):
+            if command != "search" and self._flooding(message):
                 return []
             return await self._command(message, command, argument)
         if text in self.rules.hot_keywords:
-            if self._group_flood(message):
+            if self._flooding(message):
                 return []
             return self._with_mention(message, self._latest(message))
         if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
@@ -227,13 +227,14 @@ class Commands:
         query = query.strip()
         if self._cooling_down(message, record=False):
             return []
-        if not query:
-            example = (
-                f"{self.rules.query_prefixes[0] if self.rules.query_prefixes else '/search '}芯片"
-            )
-            return self._reply(message, say("empty_query", lang, example=example))
         max_length = self.core.settings.search.max_query_length
-        if len(query) > max_length or not query_terms(query, max_length=max_length):
+        if not query or len(query) > max_length or not query_terms(query, max_length=max_length):
+            # hints have a cooldown of their own: limited, yet never in the way of the answer
+            if self._cooling_down(message, scope="hint"):
+                return []
+            if not query:
+                prefix = self.rules.query_prefixes[0] if self.rules.query_prefixes else "/search "
+                return self._reply(message, say("empty_query", lang, example=f"{prefix}芯片"))
             return self._reply(message, say("bad_query", lang))
         self._cooling_down(message)  # records this answer's time
         results, total = search_page(
@@ -248,26 +249,28 @@ class Commands:
         )
         return self._with_mention(message, replies)
 
-    def _group_flood(self, message: IncomingMessage) -> bool:
-        """The cooldowns apply to every answer in a group, not only searches: each reply
-        counts against the account's daily cap. Admins are exempt."""
-        if message.chat_kind is not ChatKind.GROUP or message.user_id in self.rules.admins:
+    def _flooding(self, message: IncomingMessage) -> bool:
+        """The cooldowns apply to every answer, not only searches, in groups and private
+        chats alike: each reply counts against the account's daily cap. Admins are exempt."""
+        if message.user_id in self.rules.admins:
             return False
         return self._cooling_down(message)
 
-    def _cooling_down(self, message: IncomingMessage, *, record: bool = True) -> bool:
-        """Per-person and per-group cooldowns stop a flood of queries (WeChat groups).
+    def _cooling_down(
+        self, message: IncomingMessage, *, record: bool = True, scope: str = "answer"
+    ) -> bool:
+        """Per-person and per-group cooldowns stop a flood of queries (WeChat).
 
-        Only a real answer starts a cooldown (``record``): a hint must not stop the person
-        from following it at once.
+        Only what is recorded starts a cooldown (``record``); hints count in a ``scope`` of
+        their own, so following a hint at once is answered.
         """
         now = self._clock()
-        keys = [(f"user:{message.user_id}", self.rules.user_cooldown)]
+        keys = [(f"{scope}:user:{message.user_id}", self.rules.user_cooldown)]
         if message.chat_kind is ChatKind.GROUP:
-            keys.append((f"chat:{message.chat_id}", self.rules.group_cooldown))
+            keys.append((f"{scope}:chat:{message.chat_id}", self.rules.group_cooldown))
         for key, cooldown in keys:
             if cooldown and now - self._last_answer.get(key, -cooldown - 1) < cooldown:
-                log.info("cooldown platform=%s key=%s", self.platform, mask(key))
+                log.info("cooldown platform=%s scope=%s", self.platform, scope)
                 return True
         if record:
             for key, _ in keys:

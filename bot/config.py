@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -204,11 +205,13 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
     if annotation == "float":
         if isinstance(value, str):
             try:
-                return float(value)
+                value = float(value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     raise AssertionError(f"unhandled annotation {annotation}")  # pragma: no cover
 

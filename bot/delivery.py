@@ -45,6 +45,7 @@ MAX_SENDS_IN_FLIGHT = 24
 # The pacer also counts sends in a sliding window, stretched by this factor to leave room
 # for the time a request takes to reach the platform.
 WINDOW_MARGIN = 1.1
+PROCESS_NONCE = uuid.uuid4().hex[:8]
 # Seconds after which a claim by another host that made no progress may be taken over
 # (on this host a dead process is noticed at once).
 CLAIM_LEASE = 600.0
@@ -65,19 +66,22 @@ class Pacer:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
         already_sent: Callable[[dt.date], int] | None = None,
     ) -> None:
         self.limits = limits
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._today = today  # one notion of "today" for replies and broadcasts alike
         self._global_next = 0.0
+        self._hold_until = 0.0
         self._chat_next: dict[str, float] = {}
         self._started: collections.deque[float] = collections.deque()
         self._day: dt.date | None = None
         self._sent_today = 0
-        # How many messages went out before this process started: a restart must not reset
-        # the daily cap.
+        # How many messages went out today before this process started: a restart must not
+        # reset the daily cap.
         self._already_sent = already_sent or (lambda _day: 0)
 
     def chat_interval(self, target: Target) -> float:
@@ -85,18 +89,19 @@ class Pacer:
             return self.limits.per_chat_interval
         return max(self.limits.per_chat_interval, 60.0 / self.limits.per_group_per_minute)
 
-    async def wait_turn(self, target: Target, today: dt.date) -> bool:
+    async def wait_turn(self, target: Target) -> bool:
         """Wait for this chat's next slot; False (at once) if today's cap is used up."""
-        if not self.reserve(today):
+        if not self.reserve():
             return False
         await self.wait_for_chat(target)
         await self.wait_for_slot(target)
         return True
 
-    def reserve(self, today: dt.date) -> bool:
+    def reserve(self) -> bool:
         """Count one message against today's cap; False if it is used up."""
         cap = self.limits.daily_cap
-        if self._day != today:
+        today = self._today()
+        if self._day is None or today > self._day:
             self._day = today
             self._sent_today = self._already_sent(today) if cap is not None else 0
         if cap is not None and self._sent_today >= cap:
@@ -104,12 +109,18 @@ class Pacer:
         self._sent_today += 1  # reserved before any await, so concurrent chats cannot overrun
         return True
 
+    def refund(self) -> None:
+        """Give back a reserved unit: the message was not sent (an error, a retry)."""
+        self._sent_today = max(0, self._sent_today - 1)
+
     async def wait_for_chat(self, target: Target) -> None:
-        """Wait until this chat may get its next message."""
+        """Wait until this chat may get its next message. The time is reserved before
+        sleeping, so two sends to one chat (a reply and a broadcast) cannot both pass."""
         now = self._clock()
-        chat_ready = self._chat_next.get(target.key, 0.0)
-        if chat_ready > now:
-            await self._sleep(chat_ready - now)
+        ready = max(now, self._chat_next.get(target.key, 0.0))
+        self._chat_next[target.key] = ready + self.chat_interval(target)
+        if ready > now:
+            await self._sleep(ready - now)
 
     async def wait_for_slot(self, target: Target) -> None:
         """Take the next global slot and wait for it. Call this right before the send (after
@@ -122,21 +133,26 @@ class Pacer:
         started = await self._wait_for_window()
         jitter = self._rng.uniform(0, self.limits.jitter) if self.limits.jitter else 0.0
         # the chat's spacing counts from when its message really went out
-        self._chat_next[target.key] = started + self.chat_interval(target) + jitter
+        self._chat_next[target.key] = max(
+            self._chat_next.get(target.key, 0.0), started + self.chat_interval(target) + jitter
+        )
 
     async def _wait_for_window(self) -> float:
         """Spacing alone is not enough when the event loop stalls: sends delayed past their
-        slot then go out together. This keeps the sends actually started in any window of
-        WINDOW seconds within the rate, whatever the delays."""
+        slot then go out together. This keeps the sends actually started in any window
+        within the rate, whatever the delays, and honours a pause the platform asked for."""
         rate = self.limits.global_rate
-        if math.isinf(rate) or rate < 1:
-            return self._clock()
         # ceil(rate) sends per ceil(rate)/rate seconds, as Telegram counts, plus the margin
-        allowed = math.ceil(rate)
-        window = allowed / rate * WINDOW_MARGIN
+        allowed = 0 if math.isinf(rate) else math.ceil(rate)
+        window = allowed / rate * WINDOW_MARGIN if allowed else 0.0
         recent = self._started
         while True:
             now = self._clock()
+            if now < self._hold_until:  # a 429 arrived while this send was waiting
+                await self._sleep(self._hold_until - now)
+                continue
+            if not allowed:
+                return now
             while recent and recent[0] <= now - window:
                 recent.popleft()
             if len(recent) < allowed:
@@ -146,7 +162,9 @@ class Pacer:
 
     def hold(self, seconds: float) -> None:
         """Pause every chat (the platform answered 429: its limit is global in bulk)."""
-        self._global_next = max(self._global_next, self._clock() + seconds)
+        until = self._clock() + seconds
+        self._hold_until = max(self._hold_until, until)
+        self._global_next = max(self._global_next, until)
 
 
 @dataclass
@@ -175,7 +193,9 @@ ProgressCallback = Callable[[Outcome], None]
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid:nonce — the nonce tells this process from an earlier one with the same pid
+    (a restarted container is PID 1 again on the same host)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_NONCE}"
 
 
 class DeliveryEngine:
@@ -191,26 +211,33 @@ class DeliveryEngine:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         today: Callable[[], dt.date] = dt.date.today,
+        timezone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.store = store
         self.platforms = platforms
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
+        self._clock = clock
         self._sleep = sleep
-        self._today = today
+        self._timezone = timezone
         self.pacers = {
             name: Pacer(
-                platform.limits, clock=clock, sleep=sleep, already_sent=self._sent_in_last_day(name)
+                platform.limits,
+                clock=clock,
+                sleep=sleep,
+                today=today,
+                already_sent=self._sent_earlier_today(name),
             )
             for name, platform in platforms.items()
         }
         self._in_flight = {name: asyncio.Semaphore(MAX_SENDS_IN_FLIGHT) for name in platforms}
 
-    def _sent_in_last_day(self, platform: str) -> Callable[[dt.date], int]:
-        # The ledger's count over the last 24 hours: a rolling day errs on the cautious side.
-        return lambda _day: self.store.parts_sent_since(
-            platform, dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-        )
+    def _sent_earlier_today(self, platform: str) -> Callable[[dt.date], int]:
+        def count(day: dt.date) -> int:
+            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self._timezone)
+            return self.store.parts_sent_since(platform, midnight.astimezone(dt.UTC))
+
+        return count
 
     async def deliver(
         self,
@@ -306,24 +333,38 @@ class DeliveryEngine:
         if claimed is None:
             status = DeliveryStatus.FAILED if "changed" in why_not else DeliveryStatus.SKIPPED
             return Outcome(target, status, row.parts_sent, why_not)
+        current = [claimed]  # the row being sent: a migration may switch to another one
         try:
-            return await self._send_parts(job, claimed, worker_id, report)
+            return await self._send_parts(job, current, worker_id, report)
         except asyncio.CancelledError:
             # shutdown: give the row back so the next run resumes it at once
-            self.store.release_claim(claimed.id, worker_id)
+            self.store.release_claim(current[0].id, worker_id)
             raise
+        except ConfigError:
+            self.store.release_claim(current[0].id, worker_id)
+            raise
+        except Exception as exc:  # a store or adapter bug fails this target, not the fan-out
+            log.exception("unexpected error delivering to %s", log_target(job.target))
+            return self._fail(
+                current[0],
+                job.target,
+                current[0].parts_sent,
+                f"unexpected error: {exc!r}",
+                worker_id,
+            )
 
     async def _send_parts(
-        self, job: _Job, row: DeliveryRecord, worker_id: str, report: DeliveryReport
+        self, job: _Job, current: list[DeliveryRecord], worker_id: str, report: DeliveryReport
     ) -> Outcome:
-        target, parts = job.target, job.parts
+        target, parts, row = job.target, job.parts, current[0]
         platform = self.platforms[target.platform]
         pacer = self.pacers[target.platform]
         index = row.parts_sent
         transient = rate_limited = 0
         migrated = False
+        touched = self._clock()
         while index < len(parts):
-            if not pacer.reserve(self._today()):
+            if not pacer.reserve():
                 error = f"daily cap of {platform.limits.daily_cap} messages reached"
                 self.store.finish_delivery(
                     row.id, DeliveryStatus.PENDING, error=error, worker=worker_id
@@ -331,10 +372,21 @@ class DeliveryEngine:
                 return Outcome(target, DeliveryStatus.PENDING, index, error)
             await pacer.wait_for_chat(target)
             try:
-                # the slot is taken once a request may go out, or queued sends would burst
-                async with self._in_flight[target.platform]:
-                    await pacer.wait_for_slot(target)
-                    message_id = await platform.send(target, parts[index])
+                try:
+                    # the slot is taken once a request may go out, or queued sends would burst
+                    async with self._in_flight[target.platform]:
+                        await pacer.wait_for_slot(target)
+                        if self._clock() - touched > CLAIM_LEASE / 4:
+                            # after a long wait (a big retry_after): is the row still ours?
+                            if not self.store.touch_claim(row.id, worker_id):
+                                raise _ClaimLost
+                            touched = self._clock()
+                        message_id = await platform.send(target, parts[index])
+                except BaseException:
+                    pacer.refund()  # not sent: it does not count against the daily cap
+                    raise
+            except _ClaimLost:
+                return Outcome(target, DeliveryStatus.SKIPPED, index, "another run took over")
             except RetryLater as exc:
                 rate_limited += 1
                 report.rate_limited += 1
@@ -392,6 +444,7 @@ class DeliveryEngine:
                     if claimed is None:
                         return Outcome(target, DeliveryStatus.SKIPPED, moved.parts_sent, why_not)
                     row, index = claimed, claimed.parts_sent
+                    current[0] = row
                 continue
             except TargetGone as exc:
                 reason = scrub(str(exc))
@@ -404,8 +457,7 @@ class DeliveryEngine:
             except PermanentFailure as exc:
                 return self._fail(row, target, index, str(exc), worker_id)
             except ConfigError:
-                self.store.release_claim(row.id, worker_id)
-                raise
+                raise  # fatal for the whole fan-out; the caller releases the row
             except Exception as exc:  # an adapter bug must not stop the other deliveries
                 log.exception("unexpected error sending to %s", log_target(target))
                 return self._fail(row, target, index, f"unexpected error: {exc!r}", worker_id)
@@ -430,6 +482,10 @@ class DeliveryEngine:
         return Outcome(target, DeliveryStatus.FAILED, index, error)
 
 
+class _ClaimLost(Exception):
+    """Another run took this delivery over while we waited."""
+
+
 @dataclass(frozen=True)
 class _Job:
     target: Target
@@ -448,16 +504,19 @@ def parts_digest(parts: Sequence[OutgoingMessage]) -> str:
 
 
 def claim_is_stale(claimed_by: str, updated_at: dt.datetime, *, lease: float = CLAIM_LEASE) -> bool:
-    """May another run take over a row claimed by ``claimed_by``?
+    """May another run take over a row claimed by ``claimed_by`` (``host:pid:nonce:…``)?
 
-    Yes if that process is gone (same host, pid no longer running) or the claim has not
-    moved for ``lease`` seconds (another host). A live process keeps its claim.
+    Yes if that process is gone: on this host, its pid is not running, or it is our pid
+    with another nonce (an earlier life of this pid). Otherwise only once the claim has not
+    moved for ``lease`` seconds (another host, or a pid reused by an unrelated process).
     """
-    host, _, rest = claimed_by.partition(":")
-    pid_text = rest.split(":", 1)[0]
+    host, pid_text, nonce, *_ = [*claimed_by.split(":"), "", "", ""]
     if host == socket.gethostname() and pid_text.isdigit():
         pid = int(pid_text)
-        if pid != os.getpid():
+        if pid == os.getpid():
+            if nonce != PROCESS_NONCE:
+                return True
+        else:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:

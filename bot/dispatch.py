@@ -107,9 +107,14 @@ async def configured_targets(
     return list(unique.values()), unresolved
 
 
-def explicit_targets(core: Core, platform: str, chat_ids: Sequence[str]) -> list[Target]:
-    """Targets named on the command line; their kind comes from what the store knows."""
+def explicit_targets(
+    core: Core, platform: str, chat_ids: Sequence[str], date: dt.date | None = None
+) -> list[Target]:
+    """Targets named by id (the CLI's --target, resuming a send); their kind comes from what
+    the ledger and the store know (it decides their pacing)."""
     known = {s.chat_id: s.kind for s in core.store.subscribers(platform, active_only=False)}
+    if date is not None:
+        known.update({d.chat_id: d.kind for d in core.store.deliveries(date, platform)})
     channels = (
         {c.chat for c in core.settings.telegram.channels} if platform == "telegram" else set()
     )
@@ -162,7 +167,7 @@ async def send_brief(
         if len(platforms) != 1:
             raise BriefbotError("--target needs --platform: chat ids belong to one platform")
         [name] = platforms
-        targets, unresolved = explicit_targets(core, name, chat_ids), list[str]()
+        targets, unresolved = explicit_targets(core, name, chat_ids, date), list[str]()
     else:
         targets, unresolved = await configured_targets(core, platforms, audience)
         if only:  # a schedule of its own for some channels or groups: config names or ids

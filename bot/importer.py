@@ -52,15 +52,20 @@ def check_unique(items: Iterable[Item], path: str) -> None:
         seen[key] = item
 
 
+FEED_SUFFIXES = {".xml", ".rss", ".atom"}
+
+
 def is_url(source: str | Path) -> bool:
     return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
-def _store_document(store: Store, document: ParsedDocument, outcome: FileOutcome) -> None:
+def _store_document(
+    store: Store, document: ParsedDocument, outcome: FileOutcome, *, source: str, prune: bool
+) -> None:
     check_unique(document.items, outcome.path)
-    outcome.counts = store.upsert_items(document.items, source=outcome.path)
+    outcome.counts = store.upsert_items(document.items, source=source, prune=prune)
     for info in document.briefs:
-        store.save_brief_info(info, source=outcome.path)
+        store.save_brief_info(info, source=source)
     outcome.dates = sorted({item.date for item in document.items})
 
 
@@ -81,7 +86,9 @@ def import_paths(
             report.files.append(outcome)
             try:
                 data = fetch_feed(str(source))
-                _store_document(store, parse_feed(data, date=feed_date, path=str(source)), outcome)
+                document = parse_feed(data, date=feed_date, path=str(source))
+                # a feed shows only its latest entries: one that scrolled off is not deleted
+                _store_document(store, document, outcome, source=str(source), prune=False)
             except ContentError as exc:
                 outcome.error = str(exc)
             continue
@@ -94,7 +101,11 @@ def import_paths(
         outcome = FileOutcome(str(path))
         report.files.append(outcome)
         try:
-            _store_document(store, parse_file(path, feed_date=feed_date), outcome)
+            document = parse_file(path, feed_date=feed_date)
+            # a file is the truth for its days (not a feed file: it shows only recent entries);
+            # the resolved path names it however it was typed
+            prune = path.suffix.lower() not in FEED_SUFFIXES
+            _store_document(store, document, outcome, source=str(path.resolve()), prune=prune)
         except ContentError as exc:
             outcome.error = str(exc)
         except OSError as exc:

@@ -162,11 +162,15 @@ class Service:
         """Stop scheduling; let sends in flight finish for ``grace`` seconds, then cancel
         them (the ledger keeps what they had not sent for the next start)."""
         if self.scheduler is not None:
-            self.scheduler.shutdown()
+            self.scheduler.pause()  # no new runs; shutting it down would cancel running ones
         if self._sends:
             _done, pending = await asyncio.wait(set(self._sends), timeout=grace)
             for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         for commands in self.commands.values():
             await commands.wait_background(grace=grace)
         for name, platform in self.platforms.items():
@@ -244,7 +248,7 @@ def build_service(
         service.platforms["wechat"] = wechat
         service.commands["wechat"] = commands
     service.engine = DeliveryEngine(
-        core.store, service.platforms, settings.delivery, today=core.today
+        core.store, service.platforms, settings.delivery, today=core.today, timezone=settings.tz
     )
     for name, platform in service.platforms.items():
         # replies and broadcasts share one pacing budget per chat

@@ -347,3 +347,16 @@ async def test_ingest_a_feed_by_url(tmp_path: Path) -> None:
         assert code == 1 and "HTTP 404" in err
     finally:
         await runner.cleanup()
+
+
+def test_a_file_named_two_ways_is_one_source(
+    capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
+) -> None:
+    day = tmp_path / "day.md"
+    head = "---\ndate: 2026-11-27\n---\n\n"
+    one = "## 第一条\n\n正文一。\n\n- 原文: https://e.x/1\n\n"
+    two = "## 第二条\n\n正文二。\n\n- 原文: https://e.x/2\n\n"
+    day.write_text(head + one + two, encoding="utf-8")
+    assert run_json(capsys, *db, "ingest", "day.md")["added"] == 2  # the tests run in tmp_path
+    day.write_text(head + one, encoding="utf-8")
+    assert run_json(capsys, *db, "ingest", str(day))["removed"] == 1

@@ -106,3 +106,9 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
         load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "@alice"})
     settings = load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "1, 2"})
     assert settings.telegram.admins == (1, 2)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        load_settings(None, environ={"BRIEFBOT_WECHAT_GLOBAL_RATE": value})

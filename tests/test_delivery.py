@@ -178,7 +178,7 @@ def test_pacer_adds_jitter_within_bounds() -> None:
 
     async def run() -> None:
         for _ in range(20):
-            assert await pacer.wait_turn(target, DAY)
+            assert await pacer.wait_turn(target)
             stamps.append(clock.now)
 
     asyncio.run(run())
@@ -364,3 +364,70 @@ async def test_a_shorter_rendering_after_a_partial_send_is_failed_not_hung(store
     assert len(platform.delivered) == 2
     forced = await engine.deliver(DAY, {"telegram": PARTS[:1]}, [target], force=True)
     assert forced.count(DeliveryStatus.SENT) == 1
+
+
+def test_a_claim_by_an_earlier_life_of_this_pid_is_stale() -> None:
+    import os
+    import socket
+
+    from bot.delivery import PROCESS_NONCE, claim_is_stale
+
+    now = dt.datetime.now(dt.UTC)
+    host, pid = socket.gethostname(), os.getpid()
+    assert claim_is_stale(f"{host}:{pid}:deadbeef:1", now)  # a restarted container, pid 1 again
+    assert not claim_is_stale(f"{host}:{pid}:{PROCESS_NONCE}:1", now)  # ourselves, alive
+    assert claim_is_stale(f"{host}:999999999:x:1", now)  # no such process
+    assert not claim_is_stale("elsewhere:1:x:1", now)  # another host: only the lease decides
+    assert claim_is_stale("elsewhere:1:x:1", now - dt.timedelta(hours=1))
+
+
+async def test_two_sends_to_one_chat_keep_its_spacing() -> None:
+    clock = VirtualClock()
+    pacer = Pacer(TELEGRAM_LIMITS, clock=clock, sleep=clock.sleep)
+    group = Target("telegram", "-5", TargetKind.GROUP)
+    stamps: list[float] = []
+
+    async def send() -> None:
+        assert await pacer.wait_turn(group)
+        stamps.append(clock.now)
+
+    await asyncio.gather(send(), send(), send())  # a broadcast and two replies at once
+    stamps.sort()
+    assert all(b - a >= 3.0 - 1e-9 for a, b in pairwise(stamps))  # 20 per minute
+
+
+async def test_the_daily_cap_counts_today_only(store: Store) -> None:
+    from sqlalchemy import update
+
+    from bot.store.models import DeliveryRow
+
+    limits = Limits(max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=2)
+    engine, _platform, _ = make_engine(store, limits)
+    yesterday = DAY - dt.timedelta(days=1)
+    targets = subscribers(store, 2)
+    await engine.deliver(yesterday, {"telegram": PARTS[:1]}, targets)
+    with store.session() as s:  # those were sent yesterday
+        s.execute(
+            update(DeliveryRow).values(updated_at=dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC))
+        )
+    today_engine, platform2, _ = make_engine(store, limits)
+    await today_engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    assert len(platform2.delivered) == 2
+
+
+def test_force_takes_the_row_from_a_run_still_sending(store: Store) -> None:
+    target = Target("telegram", "42")
+    [row] = store.prepare_deliveries(
+        DAY, [target], parts_total={"telegram": 2}, content_hash={"telegram": "a"}, force=False
+    )
+    store.start_attempt(
+        row.id, "old", content_hash="a", parts_total=2, may_take_over=lambda *_: False
+    )
+    store.prepare_deliveries(
+        DAY, [target], parts_total={"telegram": 2}, content_hash={"telegram": "b"}, force=True
+    )
+    assert not store.record_part_sent(row.id, "old", 0, "m1", last=False)
+    claimed, _ = store.start_attempt(
+        row.id, "new", content_hash="b", parts_total=2, may_take_over=lambda *_: False
+    )
+    assert claimed is not None and claimed.parts_sent == 0

@@ -253,3 +253,17 @@ async def test_a_restart_finishes_todays_unfinished_deliveries(rig: Rig) -> None
         await asyncio.sleep(0.3)
     briefs = rig.briefs_to_alice()
     assert len(briefs) == 1 and "AI简报20261127" in briefs[0]
+
+
+async def test_stopping_lets_a_scheduled_fan_out_finish(rig: Rig) -> None:
+    users = list(range(8101, 8131))
+    core = build_core(rig.settings)
+    for uid in users:
+        rig.server.add_user(uid, f"U{uid}")
+        core.store.add_subscriber("telegram", str(uid))
+    core.store.close()
+    async with rig.running(at(27, 7, 59, 59)):
+        await rig.server.wait_for_messages(users[0], 1, timeout=8)
+        # leaving the block stops the service while the fan-out is still going
+    got = [len(rig.server.messages_to(u)) for u in users]
+    assert all(n == 1 for n in got), got

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -86,7 +85,7 @@ class Platform(Protocol):
 class Pacer(Protocol):
     """Waits for a chat's next send slot (see bot.delivery.Pacer); False if over the cap."""
 
-    async def wait_turn(self, target: Target, today: dt.date) -> bool: ...
+    async def wait_turn(self, target: Target) -> bool: ...
 
 
 class ChatHandler(Protocol):

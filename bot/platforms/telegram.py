@@ -21,7 +21,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target
+from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import (
     ConfigError,
     PermanentFailure,
@@ -213,11 +213,13 @@ class TelegramPlatform:
 
     async def reply(self, chat_id: str, replies: Sequence[OutgoingMessage]) -> None:
         """Answer in order; a reply that fails is logged, not raised into PTB."""
-        target = Target(self.name, chat_id)
+        # negative ids are groups and channels: their pacing is per minute, not per second
+        kind = TargetKind.GROUP if chat_id.startswith("-") else TargetKind.SUBSCRIBER
+        target = Target(self.name, chat_id, kind)
         for reply in replies:
             for attempt in range(3):
                 if self.pacer is not None:
-                    await self.pacer.wait_turn(target, dt.date.today())
+                    await self.pacer.wait_turn(target)
                 try:
                     await self.send(target, reply)
                     break

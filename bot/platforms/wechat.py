@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import random
 import re
@@ -253,7 +252,7 @@ class WechatPlatform:
         kind = TargetKind.GROUP if in_room else TargetKind.SUBSCRIBER
         target = Target(self.name, conversation_id, kind)
         for reply in replies:
-            if self.pacer is not None and not await self.pacer.wait_turn(target, dt.date.today()):
+            if self.pacer is not None and not await self.pacer.wait_turn(target):
                 log.warning("wechat.reply_skipped chat=%s reason=cap", mask_id(conversation_id))
                 return
             try:

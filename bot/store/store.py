@@ -192,11 +192,13 @@ class Store:
 
     # -- content ---------------------------------------------------------------------------
 
-    def upsert_items(self, items: Iterable[Item], *, source: str = "") -> IngestCounts:
+    def upsert_items(
+        self, items: Iterable[Item], *, source: str = "", prune: bool = False
+    ) -> IngestCounts:
         """Insert new items and update changed ones; the same content twice changes nothing.
 
-        With a ``source`` (the file), items that file held before for the same days and no
-        longer has are removed: an editor who deletes an item and re-ingests sees it gone.
+        With ``prune``, items ``source`` held before for the same days and no longer has are
+        removed: an editor who deletes an item from a file and re-ingests sees it gone.
         """
         added = updated = unchanged = 0
         items_by_day: dict[dt.date, set[str]] = {}
@@ -228,9 +230,7 @@ class Store:
                 else:
                     row.source = source  # the item may have moved to another file
                     unchanged += 1
-            removed = 0
-            if source:
-                removed = self._remove_dropped(s, items_by_day, source)
+            removed = self._remove_dropped(s, items_by_day, source) if prune and source else 0
         return IngestCounts(added, updated, unchanged, removed)
 
     @staticmethod
@@ -414,6 +414,25 @@ class Store:
     ) -> list[DeliveryRecord]:
         """Make sure a ledger row exists per target; with ``force`` reset rows to pending.
         Returns the rows, in the targets' order."""
+        for attempt in range(3):
+            try:
+                return self._prepare_deliveries(date, targets, parts_total, content_hash, force)
+            except IntegrityError as exc:
+                # another run created some of the same rows at the same moment: read them
+                if attempt == 2:
+                    raise StoreError(
+                        f"ledger conflict preparing deliveries for {date}: {exc.orig}"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _prepare_deliveries(
+        self,
+        date: dt.date,
+        targets: Sequence[Target],
+        parts_total: Mapping[str, int],
+        content_hash: Mapping[str, str],
+        force: bool,
+    ) -> list[DeliveryRecord]:
         with self.session() as s:
             existing = {
                 (r.platform, r.chat_id): r
@@ -442,13 +461,10 @@ class Store:
                     row.status = DeliveryStatus.PENDING.value
                     row.parts_total, row.parts_sent, row.message_ids = total, 0, []
                     row.last_error, row.sent_at, row.content_hash = None, None, digest
+                    # a run still sending the old version loses its claim
+                    row.claimed_by, row.attempts = None, row.attempts + 1
                 out.append(row)
-            try:
-                s.flush()
-            except IntegrityError as exc:  # another process created the same row concurrently
-                raise StoreError(
-                    f"ledger conflict preparing deliveries for {date}: {exc.orig}"
-                ) from exc
+            s.flush()
             return [_delivery(r) for r in out]
 
     def start_attempt(
@@ -513,8 +529,12 @@ class Store:
         worker no longer holds the claim.
         """
         with self.session() as s:
-            row = s.get(DeliveryRow, delivery_id)
-            if row is None or row.claimed_by != worker:
+            row = s.get(DeliveryRow, delivery_id, with_for_update=True)
+            if (
+                row is None
+                or row.claimed_by != worker
+                or row.status != DeliveryStatus.SENDING.value
+            ):
                 return False
             row.parts_sent = part_index + 1
             row.message_ids = [*row.message_ids, message_id]
@@ -542,6 +562,20 @@ class Store:
             row.claimed_by = None
             if status is DeliveryStatus.SENT:
                 row.sent_at = utcnow()
+
+    def touch_claim(self, delivery_id: int, worker: str) -> bool:
+        """Renew ``worker``'s claim; False if the row is no longer its to send."""
+        with self.session() as s:
+            result = s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.claimed_by == worker,
+                    DeliveryRow.status == DeliveryStatus.SENDING.value,
+                )
+                .values(updated_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def release_claim(self, delivery_id: int, worker: str) -> None:
         """Give a row back as pending (a send cancelled at shutdown)."""
