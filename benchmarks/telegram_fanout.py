@@ -31,8 +31,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import httpx
 
 from bot.app import build_core
-from bot.config import Settings, StoreSettings, TelegramSettings
-from bot.delivery import MAX_SENDS_IN_FLIGHT
+from bot.config import DeliverySettings, Settings, StoreSettings, TelegramSettings
 from bot.dispatch import Audience
 from bot.domain import DeliveryStatus
 from bot.importer import import_paths
@@ -205,7 +204,9 @@ def main() -> None:
             server.collect()
             unpaced_rates.append(n * unpaced["parts"] / unpaced["elapsed"])
             # The bare loop sends one short message per chat with the engine's concurrency.
-            bare = asyncio.run(bare_httpx_run(server.base_url, n, "x" * 200, MAX_SENDS_IN_FLIGHT))
+            bare = asyncio.run(
+                bare_httpx_run(server.base_url, n, "x" * 200, DeliverySettings().max_in_flight)
+            )
             server.collect()
             bare_rates.append(n / bare)
             print(

@@ -77,6 +77,8 @@ class DeliverySettings:
     backoff_base: float = 1.0  # seconds; doubled on each transient failure
     backoff_max: float = 60.0
     max_retry_after: float = 3600.0  # a 429 asking to wait longer than this fails the delivery
+    # requests in flight per platform: rate x round trip, with room (30 msg/s at 0.5 s needs 15)
+    max_in_flight: int = 24
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,7 @@ _RANGES = (
     ("delivery", "backoff_base", 0, True),
     ("delivery", "backoff_max", 0, True),
     ("delivery", "max_retry_after", 0, True),
+    ("delivery", "max_in_flight", 1, True),
     ("search", "limit", 1, True),
     ("search", "max_query_length", 1, True),
     ("render", "wechat_max_length", 200, True),

@@ -39,9 +39,6 @@ Sleep = Callable[[float], Awaitable[None]]
 MAX_RATE_LIMITED = 20
 # Upper bound on chats served at once; most of them wait out a chat's spacing between parts.
 MAX_WORKERS = 256
-# Upper bound on requests in flight per platform: enough for ~1000 msg/s at 20 ms round
-# trips, and small enough that the HTTP client's pool does not become the bottleneck.
-MAX_SENDS_IN_FLIGHT = 24
 # The pacer also counts sends in a sliding window, stretched by this factor to leave room
 # for the time a request takes to reach the platform.
 WINDOW_MARGIN = 1.1
@@ -125,11 +122,19 @@ class Pacer:
     async def wait_for_slot(self, target: Target) -> None:
         """Take the next global slot and wait for it. Call this right before the send (after
         any other wait), so the spacing the platform sees is the spacing reserved here."""
-        now = self._clock()
-        slot = max(now, self._global_next)
-        self._global_next = slot + 1.0 / self.limits.global_rate
-        if slot > now:
-            await self._sleep(slot - now)
+        while True:
+            now = self._clock()
+            if now < self._hold_until:  # the platform asked for a pause (429)
+                await self._sleep(self._hold_until - now)
+                continue
+            slot = max(now, self._global_next)
+            self._global_next = slot + 1.0 / self.limits.global_rate
+            if slot > now:
+                await self._sleep(slot - now)
+            if self._clock() >= self._hold_until:
+                break
+            # a 429 arrived while this send waited: take a new slot after the pause, or all
+            # the waiting sends would go out together when it ends
         started = await self._wait_for_window()
         jitter = self._rng.uniform(0, self.limits.jitter) if self.limits.jitter else 0.0
         # the chat's spacing counts from when its message really went out
@@ -140,7 +145,7 @@ class Pacer:
     async def _wait_for_window(self) -> float:
         """Spacing alone is not enough when the event loop stalls: sends delayed past their
         slot then go out together. This keeps the sends actually started in any window
-        within the rate, whatever the delays, and honours a pause the platform asked for."""
+        within the rate, whatever the delays."""
         rate = self.limits.global_rate
         # ceil(rate) sends per ceil(rate)/rate seconds, as Telegram counts, plus the margin
         allowed = 0 if math.isinf(rate) else math.ceil(rate)
@@ -148,9 +153,6 @@ class Pacer:
         recent = self._started
         while True:
             now = self._clock()
-            if now < self._hold_until:  # a 429 arrived while this send was waiting
-                await self._sleep(self._hold_until - now)
-                continue
             if not allowed:
                 return now
             while recent and recent[0] <= now - window:
@@ -230,7 +232,7 @@ class DeliveryEngine:
             )
             for name, platform in platforms.items()
         }
-        self._in_flight = {name: asyncio.Semaphore(MAX_SENDS_IN_FLIGHT) for name in platforms}
+        self._in_flight = {name: asyncio.Semaphore(settings.max_in_flight) for name in platforms}
 
     def _sent_earlier_today(self, platform: str) -> Callable[[dt.date], int]:
         def count(day: dt.date) -> int:
