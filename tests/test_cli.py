@@ -20,6 +20,12 @@ from tests.sandbox_fixtures import ALICE, CHANNEL, CHANNEL_USERNAME, telegram_se
 __all__ = ["telegram_server"]
 
 
+# A day file of two items, for the re-ingest tests.
+DAY_HEAD = "---\ndate: 2026-11-27\n---\n\n"
+ITEM_ONE = "## 第一条\n\n正文一。\n\n- 原文: https://e.x/1\n\n"
+ITEM_TWO = "## 第二条\n\n正文二。\n\n- 原文: https://e.x/2\n\n"
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> list[str]:
     return ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
@@ -304,9 +310,7 @@ def test_reingesting_an_edited_file_removes_dropped_items_and_rejects_twins(
     capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
 ) -> None:
     day = tmp_path / "day.md"
-    head = "---\ndate: 2026-11-27\n---\n\n"
-    one = "## 第一条\n\n正文一。\n\n- 原文: https://e.x/1\n\n"
-    two = "## 第二条\n\n正文二。\n\n- 原文: https://e.x/2\n\n"
+    head, one, two = DAY_HEAD, ITEM_ONE, ITEM_TWO
     day.write_text(head + one + two, encoding="utf-8")
     assert run_json(capsys, *db, "ingest", str(day))["added"] == 2
     day.write_text(head + one, encoding="utf-8")  # the editor deleted an item
@@ -353,9 +357,7 @@ def test_a_file_named_two_ways_is_one_source(
     capsys: pytest.CaptureFixture[str], db: list[str], tmp_path: Path
 ) -> None:
     day = tmp_path / "day.md"
-    head = "---\ndate: 2026-11-27\n---\n\n"
-    one = "## 第一条\n\n正文一。\n\n- 原文: https://e.x/1\n\n"
-    two = "## 第二条\n\n正文二。\n\n- 原文: https://e.x/2\n\n"
+    head, one, two = DAY_HEAD, ITEM_ONE, ITEM_TWO
     day.write_text(head + one + two, encoding="utf-8")
     assert run_json(capsys, *db, "ingest", "day.md")["added"] == 2  # the tests run in tmp_path
     day.write_text(head + one, encoding="utf-8")
