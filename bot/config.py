@@ -118,6 +118,7 @@ class WechatSettings:
     daily_cap: int = 500
     user_cooldown: float = 10.0
     group_cooldown: float = 3.0
+    subscriber_schedule: str = ""
 
 
 @dataclass(frozen=True)

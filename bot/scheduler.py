@@ -121,7 +121,9 @@ def schedule_entries(settings: Settings, platforms: Sequence[str]) -> list[Sched
                 channel.chat
             )
     if "wechat" in platforms:
-        entries.append(ScheduleEntry("wechat", "subscribers", default))
+        entries.append(
+            ScheduleEntry("wechat", "subscribers", settings.wechat.subscriber_schedule or default)
+        )
         for group in settings.wechat.groups:
             grouped.setdefault(("wechat", "channels", group.schedule or default), []).append(
                 group.id or group.topic

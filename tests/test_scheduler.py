@@ -108,7 +108,8 @@ def test_entries_group_targets_by_schedule() -> None:
             groups=(
                 WechatGroup(topic="AI简报交流群", schedule="09:00"),
                 WechatGroup(id="r@chatroom"),
-            )
+            ),
+            subscriber_schedule="30 8 * * 1-5",
         ),
     )
     entries = {e.job_id: e for e in schedule_entries(settings, ["telegram", "wechat"])}
@@ -117,6 +118,7 @@ def test_entries_group_targets_by_schedule() -> None:
     assert entries["brief:telegram:subscribers:08:00"].only == ()
     assert entries["brief:wechat:channels:09:00"].only == ("AI简报交流群",)
     assert entries["brief:wechat:channels:08:00"].only == ("r@chatroom",)
+    assert "brief:wechat:subscribers:30 8 * * 1-5" in entries
     runs = next_runs_from_config(settings, ["telegram"], at(27, 7, 45))
     assert runs["brief:telegram:channels:07:30"] == at(28, 7, 30)
     assert runs["brief:telegram:subscribers:08:00"] == at(27, 8, 0)
