@@ -9,30 +9,23 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
-from bot.app import Core, build_core
-from bot.brief import assemble_brief
-from bot.config import load_settings
-from bot.delivery import Outcome
-from bot.dispatch import Audience, SendResult
-from bot.domain import DeliveryStatus, Item, TargetKind
-from bot.errors import BriefbotError, ConfigError
-from bot.importer import ImportReport, import_paths
-from bot.logs import scrub, setup_logging
-from bot.scheduler import next_runs_from_config
-from bot.search import search
-from bot.service import build_service, require_platforms, run_until_signalled, start_platforms
+from bot.errors import BriefbotError, ConfigError, UsageError
+from bot.platforms import names as platform_names
 
-PLATFORMS = ("telegram", "wechat", "markdown")
-Handler = Callable[[argparse.Namespace, Core], int]
+if TYPE_CHECKING:  # the verbs import what they use: `briefbot --help` stays fast
+    from bot.broadcast import SendResult
+    from bot.core import Core
+    from bot.ingest.importer import ImportReport
 
-
-class CliError(BriefbotError):
-    """A command cannot do what was asked; exit code 1 with this message."""
+Handler = Callable[[argparse.Namespace, "Core"], int]
+DOCUMENT_FORMATS = ("markdown",)
+# kept here as text so that building the parser imports nothing heavy (a test compares them
+# with bot.broadcast.Audience and bot.domain.TargetKind)
+AUDIENCES = ("all", "channels", "subscribers")
+TARGET_KINDS = ("channel", "subscriber", "group")
 
 
 def parse_date(text: str) -> dt.date:
@@ -45,33 +38,25 @@ def parse_date(text: str) -> dt.date:
     raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)")
 
 
-def item_json(item: Item) -> dict[str, Any]:
-    return {
-        "date": item.date.isoformat(),
-        "title": item.title,
-        "summary": item.summary,
-        "links": [{"label": link.label, "url": link.url} for link in item.links],
-        "tags": list(item.tags),
-        "section": item.section,
-        "position": item.position,
-    }
-
-
 def emit_json(data: object, out: TextIO | None = None) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2), file=out or sys.stdout)
 
 
 def resolve_date(core: Core, requested: dt.date | None) -> dt.date:
-    """The requested day, or the latest day with items up to today."""
+    """The requested day, or the latest day (see :func:`bot.reports.latest_day`)."""
+    from bot.reports import latest_day
+
     if requested is not None:
         return requested
-    latest = core.store.latest_date(on_or_before=core.today()) or core.store.latest_date()
+    latest = latest_day(core.store, core.today())
     if latest is None:
-        raise CliError("the store has no items yet: run `briefbot ingest PATH` first")
+        raise UsageError("the store has no items yet: run `briefbot ingest PATH` first")
     return latest
 
 
 def _progress(files: Iterable[Path]) -> Iterable[Path]:
+    from tqdm import tqdm
+
     items = list(files)
     # A bar only for long work and only on a terminal (tqdm disables itself when not a TTY).
     bar: Iterable[Path] = tqdm(
@@ -117,12 +102,16 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, core: Core) -> int:
+    from bot.ingest.importer import import_paths
+
     report = import_paths(core.store, args.paths, feed_date=args.date, progress=_progress)
     print_import_report(report, as_json=args.json)
     return 1 if report.failed else 0
 
 
 def cmd_items(args: argparse.Namespace, core: Core) -> int:
+    from bot.reports import item_json
+
     date = resolve_date(core, args.date)
     items = core.store.items_on(date)
     if args.json:
@@ -141,12 +130,14 @@ def cmd_items(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, core: Core) -> int:
+    from bot.brief import assemble_brief
+
     date = resolve_date(core, args.date)
     brief = assemble_brief(core.store, date, core.settings.brief)
     if brief is None:
-        raise CliError(f"no items on {date.isoformat()}: nothing to preview")
+        raise UsageError(f"no items on {date.isoformat()}: nothing to preview")
     platform = args.platform
-    limits = None if platform == "markdown" else core.limits(platform)
+    limits = None if platform in DOCUMENT_FORMATS else core.limits(platform)
     messages = core.renderer.brief(brief, platform, limits)
     if args.json:
         emit_json(
@@ -166,6 +157,8 @@ def cmd_preview(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_search(args: argparse.Namespace, core: Core) -> int:
+    from bot.search import search
+
     limit = args.limit or core.settings.search.limit
     results = search(
         core.store, args.query, limit=limit, max_length=core.settings.search.max_query_length
@@ -195,28 +188,30 @@ def cmd_search(args: argparse.Namespace, core: Core) -> int:
     return 0
 
 
-def _platform_names(requested: str | None) -> tuple[str, ...]:
-    return (requested,) if requested else ("telegram", "wechat")
-
-
 async def _send(args: argparse.Namespace, core: Core) -> SendResult:
-    service = build_service(core, platforms=_platform_names(args.platform), chat=False)
+    from tqdm import tqdm
+
+    from bot.broadcast import Audience
+    from bot.service import build_service, require_platforms, start_platforms
+
+    wanted = [args.platform] if args.platform else None
+    service = build_service(core, platforms=wanted, receive=False)
     if args.platform:
         require_platforms(service, [args.platform])
     elif not service.platforms:
-        require_platforms(service, ["telegram"])
+        raise ConfigError(
+            "no platform is configured: "
+            + "; ".join(
+                f"{name}: {hint}" for name, hint in _missing(core) if name in platform_names()
+            )
+        )
     date = resolve_date(core, args.date)
     bar = None
     try:
         if not args.dry_run:
-            await start_platforms(service, polling=False)
-
-        def progress(_outcome: Outcome) -> None:
-            if bar is not None:
-                bar.update(1)
-
-        if not args.dry_run and not args.json:
-            bar = tqdm(desc=f"send {date.isoformat()}", unit="chat", disable=None)
+            await start_platforms(service)
+            if not args.json:
+                bar = tqdm(desc=f"send {date.isoformat()}", unit="chat", disable=None)
         return await service.send(
             date,
             platform=args.platform,
@@ -224,7 +219,7 @@ async def _send(args: argparse.Namespace, core: Core) -> SendResult:
             chat_ids=args.target or (),
             force=args.force,
             dry_run=args.dry_run,
-            progress=progress,
+            progress=(lambda _outcome: bar.update(1)) if bar is not None else None,
         )
     finally:
         if bar is not None:
@@ -232,7 +227,20 @@ async def _send(args: argparse.Namespace, core: Core) -> SendResult:
         await service.stop()
 
 
+def _missing(core: Core) -> list[tuple[str, str]]:
+    from bot.platforms import specs
+
+    settings = core.settings
+    return [
+        (name, entry.missing(settings.platform(name), settings.secret_values(name)))
+        for name, entry in specs().items()
+    ]
+
+
 def cmd_send(args: argparse.Namespace, core: Core) -> int:
+    from bot.domain import DeliveryStatus
+    from bot.logs import scrub
+
     result = asyncio.run(_send(args, core))
     summary = result.summary()
     if args.json:
@@ -293,6 +301,8 @@ def cmd_send(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_subscribers(args: argparse.Namespace, core: Core) -> int:
+    from bot.domain import TargetKind
+
     store = core.store
     if args.action == "add":
         kind = TargetKind(args.kind)
@@ -330,58 +340,48 @@ def cmd_subscribers(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_run(args: argparse.Namespace, core: Core) -> int:
+    from bot.service import build_service, run_until_signalled
+
     service = build_service(core)
     if not service.platforms:
-        require_platforms(service, ["telegram"])
+        raise ConfigError(
+            "no platform is configured: "
+            + "; ".join(f"{name}: {hint}" for name, hint in _missing(core))
+        )
     asyncio.run(run_until_signalled(service))
     return 0
 
 
 def cmd_status(args: argparse.Namespace, core: Core) -> int:
-    store = core.store
-    status: dict[str, Any] = {
-        "items": store.count_items(),
-        "latest_brief": str(latest) if (latest := store.latest_date()) else None,
-        "subscribers": {p: len(store.subscribers(p)) for p in ("telegram", "wechat")},
-        "channels": len(core.settings.telegram.channels),
-        "groups": len(core.settings.wechat.groups),
-        "deliveries": {},
-        "next_runs": {},
-    }
+    from bot.platforms import specs
+    from bot.reports import status as status_report
+    from bot.scheduler import next_runs_from_config
+
     settings = core.settings
-    platforms = [
+    status = status_report(core.store, core.today(), settings)
+    scheduled = [
         name
-        for name, configured in (
-            ("telegram", bool(settings.telegram_token) or bool(settings.telegram.channels)),
-            ("wechat", bool(settings.wechat.endpoint)),
-        )
-        if configured
+        for name, entry in specs().items()
+        if entry.has_schedule(settings.platform(name), settings.secret_values(name))
     ]
     now = dt.datetime.now(settings.tz)
-    for job, when in next_runs_from_config(settings, platforms, now).items():
-        status["next_runs"][job.removeprefix("brief:")] = when.isoformat() if when else None
-    for platform in ("telegram", "wechat"):
-        last = store.last_delivery_date(platform)
-        if last is None:
-            continue
-        counts: dict[str, int] = {}
-        for row in store.deliveries(last, platform):
-            counts[row.status.value] = counts.get(row.status.value, 0) + 1
-        status["deliveries"][platform] = {"date": last.isoformat(), **counts}
+    status["next_runs"] = {
+        job.removeprefix("brief:"): when.isoformat() if when else None
+        for job, when in next_runs_from_config(settings, scheduled, now).items()
+    }
     if args.json:
         emit_json(status)
         return 0
-    print(f"items: {status['items']} (latest brief {status['latest_brief'] or '-'})")
-    subs = status["subscribers"]
-    print(
-        f"telegram: {subs['telegram']} subscriber(s), {status['channels']} channel(s); "
-        f"wechat: {status['groups']} group(s), {subs['wechat']} subscriber(s)"
-    )
-    for platform, d in status["deliveries"].items():
-        rest = ", ".join(f"{k} {v}" for k, v in d.items() if k != "date")
-        print(f"last delivery on {platform}: {d['date']}: {rest}")
+    print(f"items: {status['items']} (latest day {status['latest_day'] or '-'})")
+    for name, p in status["platforms"].items():
+        line = f"{name}: {p['subscribers']} subscriber(s), {p['configured_targets']} configured chat(s)"
+        last = p["last_delivery"]
+        if last:
+            rest = ", ".join(f"{k} {v}" for k, v in last.items() if k != "date")
+            line += f"; last delivery {last['date']}: {rest}"
+        print(line)
     if not status["next_runs"]:
-        print("no schedule: configure a Telegram token or channels, or a WeChat endpoint")
+        print("no schedule: configure a platform (see `briefbot run --help`)")
     for job, when in status["next_runs"].items():
         print(f"next run of {job}: {when}")
     return 0
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="briefbot",
         description="Keep a daily AI news brief (简报), render it per platform, deliver it to "
-        "Telegram and WeChat, and answer keyword queries.",
+        f"chats ({', '.join(platform_names())}), and answer keyword queries.",
     )
     parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
     parser.add_argument(
@@ -413,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="SQLAlchemy database URL (default: $BRIEFBOT_DATABASE_URL or a SQLite file in the data folder)",
     )
+    platforms = platform_names()
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
     p = sub.add_parser("ingest", help="import Markdown, .txt archives and RSS/Atom feeds")
@@ -429,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_items)
 
     p = sub.add_parser("preview", help="render a day's brief for a platform")
-    p.add_argument("--platform", choices=PLATFORMS, default="telegram")
+    p.add_argument("--platform", choices=(*platforms, *DOCUMENT_FORMATS), default=platforms[0])
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_preview)
@@ -442,10 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("send", help="deliver a day's brief through the ledger (each chat once)")
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
-    p.add_argument("--platform", choices=("telegram", "wechat"), help="only this platform")
+    p.add_argument("--platform", choices=platforms, help="only this platform")
     p.add_argument(
         "--audience",
-        choices=[a.value for a in Audience],
+        choices=AUDIENCES,
         default="all",
         help="channels/groups from config, subscribers, or all (default)",
     )
@@ -463,19 +464,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("subscribers", help="list, add or remove subscribers")
     subs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sp = subs.add_parser("list", help="list subscribers")
-    sp.add_argument("--platform", choices=("telegram", "wechat"))
+    sp.add_argument("--platform", choices=platforms)
     sp.add_argument("--all", action="store_true", help="include inactive ones")
     sp.add_argument("--json", action="store_true", help="print JSON")
     for action, text in (("add", "subscribe a chat"), ("remove", "unsubscribe a chat")):
         sp = subs.add_parser(action, help=text)
         sp.add_argument("chat_id", metavar="CHAT_ID")
-        sp.add_argument("--platform", choices=("telegram", "wechat"), default="telegram")
+        sp.add_argument("--platform", choices=platforms, default=platforms[0])
         if action == "add":
-            sp.add_argument("--kind", choices=[k.value for k in TargetKind], default="subscriber")
+            sp.add_argument("--kind", choices=TARGET_KINDS, default="subscriber")
             sp.add_argument("--name", help="a label for people")
     p.set_defaults(handler=cmd_subscribers)
 
-    p = sub.add_parser("run", help="run the bots (Telegram, WeChat) until SIGINT/SIGTERM")
+    p = sub.add_parser("run", help="run the bots and the schedule until SIGINT/SIGTERM")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("status", help="subscribers, groups and the last delivery per platform")
@@ -484,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="run the whole service against loopback Telegram and WeChat servers (no accounts)",
+        help="run the whole service against the loopback platform servers (no accounts)",
     )
     p.set_defaults(handler=None)  # handled in main(): it needs no configured store
     return parser
@@ -493,16 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from bot.config import load_settings
+    from bot.core import build_core
+    from bot.logs import scrub, setup_logging
+
     try:
         settings = load_settings(args.config)
         # `run` logs its events; the demo's transcript is its output, so only errors show
         default_level = {"run": "INFO", "demo": "ERROR"}.get(args.verb, "WARNING")
         setup_logging(
             default_level if args.log_level is None else args.log_level,
-            secrets=[settings.telegram_token.reveal(), settings.wechat_token.reveal()],
+            secrets=settings.all_secrets(),
         )
         if args.verb == "demo":  # its own throwaway store: the configured one is not touched
-            from bot.demo import run_demo
+            from bot.sandbox.demo import run_demo
 
             return asyncio.run(run_demo())
         core = build_core(settings, database_url=args.db)

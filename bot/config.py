@@ -62,7 +62,6 @@ class BriefSettings:
 @dataclass(frozen=True)
 class RenderSettings:
     template_dir: str = ""
-    wechat_max_length: int = 1800
 
 
 @dataclass(frozen=True)
@@ -82,46 +81,6 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
-class TelegramChannel:
-    chat: str
-    schedule: str = ""  # "HH:MM" or a cron expression; empty: the default schedule
-
-
-@dataclass(frozen=True)
-class TelegramSettings:
-    api_base_url: str = "https://api.telegram.org/bot"
-    admins: tuple[int, ...] = ()
-    channels: tuple[TelegramChannel, ...] = ()
-    global_rate: float = 30.0
-    per_chat_interval: float = 1.0
-    per_group_per_minute: int = 20
-    subscriber_schedule: str = ""
-
-
-@dataclass(frozen=True)
-class WechatGroup:
-    id: str = ""
-    topic: str = ""
-    schedule: str = ""
-
-
-@dataclass(frozen=True)
-class WechatSettings:
-    endpoint: str = ""
-    admins: tuple[str, ...] = ()
-    groups: tuple[WechatGroup, ...] = ()
-    prefixes: tuple[str, ...] = ("#", "查")
-    hot_keywords: tuple[str, ...] = ("今日简报",)
-    global_rate: float = 0.5  # messages per second from the account, all groups together
-    min_interval: float = 3.0
-    jitter: float = 2.0
-    daily_cap: int = 500
-    user_cooldown: float = 10.0
-    group_cooldown: float = 3.0
-    subscriber_schedule: str = ""
-
-
-@dataclass(frozen=True)
 class ScheduleSettings:
     default: str = "08:00"
     timezone: str = "Asia/Shanghai"
@@ -133,23 +92,38 @@ class ScheduleSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting. Platform sections (``[telegram]``, ``[wechat]`` …) are typed by their
+    registry entry and kept in ``platforms``; the core reads them only through that entry."""
+
     store: StoreSettings = field(default_factory=StoreSettings)
     brief: BriefSettings = field(default_factory=BriefSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
-    telegram: TelegramSettings = field(default_factory=TelegramSettings)
-    wechat: WechatSettings = field(default_factory=WechatSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    platforms: Mapping[str, Any] = field(default_factory=dict)
+    # secrets by environment variable name, read once from the environment given
+    secrets: Mapping[str, Secret] = field(default_factory=lambda: read_secrets(os.environ))
     source: str = "defaults"
 
-    @property
-    def telegram_token(self) -> Secret:
-        return Secret(os.environ.get(f"{ENV_PREFIX}TELEGRAM_TOKEN", ""))
+    def platform(self, name: str) -> Any:
+        """The settings section of platform ``name`` (its defaults if the file has none)."""
+        found = self.platforms.get(name)
+        if found is not None:
+            return found
+        from bot.platforms import spec
 
-    @property
-    def wechat_token(self) -> Secret:
-        return Secret(os.environ.get(f"{ENV_PREFIX}WECHAT_TOKEN", ""))
+        return spec(name).settings_type()
+
+    def secret_values(self, name: str) -> dict[str, str]:
+        """Platform ``name``'s secrets in clear, for its ``build`` and nothing else."""
+        from bot.platforms import spec
+
+        return {env: self.secrets.get(env, Secret("")).reveal() for env in spec(name).secret_env}
+
+    def all_secrets(self) -> list[str]:
+        """Every secret value, for redaction."""
+        return [s.reveal() for s in self.secrets.values() if s]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -162,16 +136,31 @@ _SECTIONS: dict[str, type] = {
     "render": RenderSettings,
     "search": SearchSettings,
     "delivery": DeliverySettings,
-    "telegram": TelegramSettings,
-    "wechat": WechatSettings,
     "schedule": ScheduleSettings,
-}
-_TABLE_LISTS: dict[tuple[str, str], type] = {
-    ("telegram", "channels"): TelegramChannel,
-    ("wechat", "groups"): WechatGroup,
 }
 # Settings whose environment override has a shorter, conventional name.
 _ENV_ALIASES = {"DATABASE_URL": ("store", "url")}
+
+
+def read_secrets(environ: Mapping[str, str]) -> dict[str, Secret]:
+    """The secrets every known platform declares, from ``environ``."""
+    from bot.platforms import specs
+
+    names = [env for spec in specs().values() for env in spec.secret_env]
+    return {name: Secret(environ.get(name, "")) for name in names}
+
+
+def _sections() -> dict[str, type]:
+    from bot.platforms import specs
+
+    return {**_SECTIONS, **{name: spec.settings_type for name, spec in specs().items()}}
+
+
+def _table_lists(section: str) -> Mapping[str, type]:
+    from bot.platforms import specs
+
+    found = specs().get(section)
+    return found.table_lists if found is not None else {}
 
 
 def _zone(name: str, setting: str) -> ZoneInfo:
@@ -196,6 +185,12 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ConfigError(f"{where}: expected text, got {type(value).__name__}")
         return str(value)
+    if annotation == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
     if annotation == "int":
         if isinstance(value, str):
             try:
@@ -221,16 +216,17 @@ def _coerce(value: Any, annotation: str, where: str) -> Any:
 
 def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
     known = {f.name: f for f in fields(cls)}
+    tables = _table_lists(section)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
-            if "token" in key:
+            if "token" in key or "secret" in key:
                 raise ConfigError(
                     f"{where}: [{section}] {key}: secrets are read only from the environment "
                     f"(BRIEFBOT_{section.split('.')[0].upper()}_TOKEN), never from a file"
                 )
             raise ConfigError(f"{where}: unknown setting [{section}] {key}")
-        table_cls = _TABLE_LISTS.get((section, key))
+        table_cls = tables.get(key)
         if table_cls is not None:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise ConfigError(f"{where}: [[{section}.{key}]] must be a list of tables")
@@ -247,6 +243,7 @@ def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """BRIEFBOT_<SECTION>_<KEY> values, checked here so an error names the variable."""
+    sections = _sections()
     out: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
@@ -256,14 +253,31 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             section, key = _ENV_ALIASES[rest]
         else:
             section, _, key = rest.lower().partition("_")
-            if section not in _SECTIONS or not key:
+            if section not in sections or not key:
                 continue
-            names = {f.name for f in fields(_SECTIONS[section])}
-            if key not in names or (section, key) in _TABLE_LISTS:
+            names = {f.name for f in fields(sections[section])}
+            if key not in names or key in _table_lists(section):
                 continue
-        annotation = {f.name: str(f.type) for f in fields(_SECTIONS[section])}[key]
+        annotation = {f.name: str(f.type) for f in fields(sections[section])}[key]
         out.setdefault(section, {})[key] = _coerce(value, annotation, f"${name}")
     return out
+
+
+def _move_settings(sections: dict[str, Any], source: str) -> None:
+    """Settings a platform took over from a core section keep working where they were."""
+    from bot.platforms import specs
+
+    for name, spec in specs().items():
+        for (old_section, old_key), new_key in spec.moved_settings.items():
+            old = sections.get(old_section, {})
+            if old_key in old:
+                target = sections.setdefault(name, {})
+                if new_key in target:
+                    raise ConfigError(
+                        f"{source}: [{old_section}] {old_key} is now [{name}] {new_key}; "
+                        "both are set: keep only the latter"
+                    )
+                target[new_key] = old.pop(old_key)
 
 
 def load_settings(
@@ -291,19 +305,20 @@ def load_settings(
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{chosen}: not UTF-8 text") from exc
         source = str(chosen)
+    known = _sections()
     sections: dict[str, Any] = {}
     for name, value in data.items():
-        if name not in _SECTIONS:
+        if name not in known:
             raise ConfigError(f"{source}: unknown section [{name}]")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = dict(value)
+    _move_settings(sections, source)
     for section, values in _env_overrides(env).items():
         sections.setdefault(section, {}).update(values)
-    built = {
-        name: _build(cls, sections.get(name, {}), source, name) for name, cls in _SECTIONS.items()
-    }
-    settings = Settings(**built, source=source)
+    built = {name: _build(cls, sections.get(name, {}), source, name) for name, cls in known.items()}
+    core = {name: built.pop(name) for name in _SECTIONS}
+    settings = Settings(**core, platforms=built, secrets=read_secrets(env), source=source)
     _zone(settings.brief.timezone, "[brief] timezone")
     _zone(settings.schedule.timezone, "[schedule] timezone")
     _check_ranges(settings, source)
@@ -312,15 +327,6 @@ def load_settings(
 
 # (section, setting, smallest allowed value, whether that value itself is allowed)
 _RANGES = (
-    ("telegram", "global_rate", 0, False),
-    ("telegram", "per_chat_interval", 0, True),
-    ("telegram", "per_group_per_minute", 0, False),
-    ("wechat", "global_rate", 0, False),
-    ("wechat", "min_interval", 0, True),
-    ("wechat", "jitter", 0, True),
-    ("wechat", "daily_cap", 0, True),
-    ("wechat", "user_cooldown", 0, True),
-    ("wechat", "group_cooldown", 0, True),
     ("delivery", "max_attempts", 1, True),
     ("delivery", "backoff_base", 0, True),
     ("delivery", "backoff_max", 0, True),
@@ -328,7 +334,6 @@ _RANGES = (
     ("delivery", "max_in_flight", 1, True),
     ("search", "limit", 1, True),
     ("search", "max_query_length", 1, True),
-    ("render", "wechat_max_length", 200, True),
     ("brief", "title_headlines", 0, True),
     ("schedule", "misfire_grace", 1, True),
     ("schedule", "catch_up_days", 0, True),
@@ -336,11 +341,18 @@ _RANGES = (
 
 
 def _check_ranges(settings: Settings, source: str) -> None:
-    for section, name, low, inclusive in _RANGES:
-        value = getattr(getattr(settings, section), name)
+    from bot.platforms import specs
+
+    checks: list[tuple[Any, str, str, float, bool]] = [
+        (getattr(settings, section), section, name, low, inc) for section, name, low, inc in _RANGES
+    ]
+    for platform, spec in specs().items():
+        section = settings.platform(platform)
+        checks += [(section, platform, name, low, inc) for name, low, inc in spec.ranges]
+    for values, section, name, low, inclusive in checks:
+        value = getattr(values, name)
         if value < low or (value == low and not inclusive):
             bound = f"at least {low}" if inclusive else f"greater than {low}"
             raise ConfigError(f"{source}: [{section}] {name} must be {bound}, got {value}")
-    for i, group in enumerate(settings.wechat.groups):
-        if not (group.id or group.topic):
-            raise ConfigError(f"{source}: [[wechat.groups]] entry {i + 1} needs an id or a topic")
+    for platform, spec in specs().items():
+        spec.validate(settings.platform(platform), source)

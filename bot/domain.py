@@ -81,6 +81,15 @@ class Target:
         return f"{self.platform}:{self.chat_id}"
 
 
+class ClaimResult(StrEnum):
+    """What the ledger answers when a run asks to send a delivery."""
+
+    CLAIMED = "claimed"  # it is this run's to send now
+    DONE = "done"  # already delivered (or gone, or skipped): nothing to do
+    BUSY = "busy"  # another live run is sending it
+    CONTENT_CHANGED = "content_changed"  # parts of another rendering went out: needs --force
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"

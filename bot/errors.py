@@ -62,3 +62,20 @@ class TargetMigrated(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """The platform rejected the message itself (Telegram 400): record the reason, do not retry."""
+
+
+class AuthRejected(DeliveryError):
+    """The platform rejected our credential (Telegram 401, gRPC UNAUTHENTICATED): no send to
+    any chat can succeed, so the whole fan-out stops and its rows stay pending."""
+
+
+class OverDailyCap(DeliveryError):
+    """The account's daily message cap is used up: the message waits for tomorrow's run."""
+
+
+class NothingToSend(BriefbotError):
+    """The day has no items."""
+
+
+class UsageError(BriefbotError):
+    """A command cannot do what was asked (a missing store, a bad combination of options)."""

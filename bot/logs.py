@@ -1,9 +1,14 @@
-"""Logging set-up: one event per line, and secrets scrubbed from every record."""
+"""Logging set-up, and the one redaction rule: secrets never, personal ids masked.
+
+:func:`scrub` is what every error text bound for the ledger, stderr or a chat goes through,
+and the log filter applies the same function to every record, so there is one list of
+secrets (:func:`register_secrets`, filled from the settings at start) and one masking rule.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import re
 import sys
 from collections.abc import Iterable
 
@@ -18,49 +23,80 @@ NOISY = (
     "wechaty",
     "alembic",
 )
+# Shorter values are not secrets worth replacing (and would garble ordinary text).
+_MIN_SECRET = 6
+_secrets: set[str] = set()
+_ID_PATTERNS = (
+    re.compile(r"wxid_[A-Za-z0-9_-]{3,}"),
+    re.compile(r"[A-Za-z0-9_-]{5,}@chatroom"),
+)
 
 
-SECRET_ENV = ("BRIEFBOT_TELEGRAM_TOKEN", "BRIEFBOT_WECHAT_TOKEN")
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Values :func:`scrub` replaces with *** from now on (tokens, webhook keys)."""
+    _secrets.update(s for s in secrets if len(s) >= _MIN_SECRET)
 
 
 def scrub(text: str) -> str:
-    """Replace any secret in ``text`` with ***: for error text bound for the ledger, stderr
-    or a chat (libraries put tokens in exception messages)."""
-    for name in SECRET_ENV:
-        secret = os.environ.get(name, "")
-        if len(secret) >= 6:
-            text = text.replace(secret, "***")
+    """``text`` without any registered secret and with personal ids masked: for error text
+    bound for the ledger, stderr, a chat or a log (libraries put tokens in messages)."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    for pattern in _ID_PATTERNS:
+        text = pattern.sub(lambda m: mask(m.group(0)), text)
     return text
 
 
-class RedactSecrets(logging.Filter):
-    """Replace every secret value in a record's final message with ***."""
+def mask(value: str | None) -> str:
+    """Shorten an id for logs: ``wxid_abcdef123yz`` → ``wxid_ab…yz``.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
+    A ``wxid_`` prefix and an ``@chatroom`` suffix are kept (they say what kind of id it is);
+    of the rest only the first and last two characters are shown, nothing of short values.
+    """
+    if not value:
+        return "-"
+    prefix, core, suffix = "", value, ""
+    if core.startswith("wxid_"):
+        prefix, core = "wxid_", core[5:]
+    if core.endswith("@chatroom"):
+        core, suffix = core[: -len("@chatroom")], "@chatroom"
+    if len(core) <= 6:
+        return f"{prefix}…{suffix}"
+    return f"{prefix}{core[:2]}…{core[-2:]}{suffix}"
+
+
+def log_id(platform: str, chat_id: str) -> str:
+    """An id as logs may show it: masked where the platform's ids are personal data (its
+    registry entry says so), kept elsewhere for the audit trail (Telegram user ids)."""
+    from bot.platforms import specs
+
+    spec = specs().get(platform)
+    return mask(chat_id) if spec is None or spec.masks_ids else chat_id
+
+
+def log_target(platform: str, chat_id: str) -> str:
+    return f"{platform}:{log_id(platform, chat_id)}"
+
+
+class Redact(logging.Filter):
+    """Applies :func:`scrub` to a record's final message and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
+        message = scrub(record.getMessage())
         record.msg, record.args = message, None
         if record.exc_info and record.exc_info[1] is not None:
-            text = logging.Formatter().formatException(record.exc_info)
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            record.exc_text, record.exc_info = text, None
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 
 def setup_logging(level: str = "INFO", *, secrets: Iterable[str] = ()) -> None:
+    register_secrets(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
     )
-    handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(Redact())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

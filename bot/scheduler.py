@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.platforms import specs
 from bot.store import Store
 
 log = logging.getLogger("briefbot.scheduler")
@@ -109,25 +110,21 @@ def parse_trigger(spec: str, timezone: str, setting: str) -> CronTrigger:
 
 
 def schedule_entries(settings: Settings, platforms: Sequence[str]) -> list[ScheduleEntry]:
-    """The jobs the settings ask for, grouping targets that share a schedule."""
+    """The jobs the settings ask for, per platform in the registry: its subscribers at their
+    schedule, and its configured channels and groups grouped by theirs."""
     default = settings.schedule.default
     grouped: dict[tuple[str, str, str], list[str]] = {}
     entries: list[ScheduleEntry] = []
-    if "telegram" in platforms:
-        tg = settings.telegram
-        entries.append(ScheduleEntry("telegram", "subscribers", tg.subscriber_schedule or default))
-        for channel in tg.channels:
-            grouped.setdefault(("telegram", "channels", channel.schedule or default), []).append(
-                channel.chat
-            )
-    if "wechat" in platforms:
+    for name, platform in specs().items():
+        if name not in platforms:
+            continue
+        section = settings.platform(name)
         entries.append(
-            ScheduleEntry("wechat", "subscribers", settings.wechat.subscriber_schedule or default)
+            ScheduleEntry(name, "subscribers", platform.subscriber_schedule(section) or default)
         )
-        for group in settings.wechat.groups:
-            grouped.setdefault(("wechat", "channels", group.schedule or default), []).append(
-                group.id or group.topic
-            )
+        for configured in platform.configured_targets(section):
+            key = (name, "channels", configured.schedule or default)
+            grouped.setdefault(key, []).append(configured.chat_id or configured.name)
     entries += [ScheduleEntry(p, a, s, tuple(only)) for (p, a, s), only in grouped.items()]
     for entry in entries:  # fail at start, naming the setting, not at 08:00
         parse_trigger(entry.schedule, settings.schedule.timezone, f"schedule of {entry.job_id}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain import Item
+from bot.normalize import normalize
 from bot.store import Store
-from bot.text import normalize
 
 # Matching rows are scored in Python; this many newest candidates are considered.
 CANDIDATES = 1000

@@ -1,4 +1,5 @@
-"""The running service: platforms, chat commands and the delivery engine wired together."""
+"""The composition root of the running service: platforms from the registry, one outbox per
+platform, the chat commands, the delivery engine and the schedule, wired together."""
 
 from __future__ import annotations
 
@@ -7,32 +8,33 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.app import Core
-from bot.commands import Commands, PlatformRules
-from bot.delivery import DeliveryEngine, ProgressCallback
-from bot.dispatch import Audience, NothingToSend, SendResult, send_brief
-from bot.domain import DeliveryStatus, OutgoingMessage, Target
-from bot.errors import ConfigError
+from bot.broadcast import Audience, SendResult, send_brief
+from bot.chat.router import Commands, SendOutcome, menu
+from bot.core import Core
+from bot.delivery import DeliveryEngine, Outbox, Pacer, ProgressCallback
+from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target
+from bot.errors import ConfigError, DeliveryError, NothingToSend
 from bot.logs import scrub
-from bot.platforms.base import Platform
-from bot.scheduler import BriefScheduler, schedule_entries
+from bot.platforms import spec, specs
+from bot.platforms.base import Platform, PlatformContext
 
 log = logging.getLogger("briefbot.service")
 
 
 @dataclass
 class Service:
-    """Everything ``briefbot run`` starts. Platforms are imported only when configured."""
+    """Everything ``briefbot run`` starts. Platform libraries are imported only when used."""
 
     core: Core
     platforms: dict[str, Platform] = field(default_factory=dict)
+    outboxes: dict[str, Outbox] = field(default_factory=dict)
     commands: dict[str, Commands] = field(default_factory=dict)
     engine: DeliveryEngine | None = None
-    scheduler: BriefScheduler | None = None
+    scheduler: Any = None  # bot.scheduler.BriefScheduler once started (imported lazily)
     # sends started by the schedule, waited for (then cancelled) at shutdown
     _sends: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -49,12 +51,18 @@ class Service:
         progress: ProgressCallback | None = None,
     ) -> SendResult:
         """The one path every send takes: CLI, admin chat command and schedule."""
-        assert self.engine is not None
+        if platform is not None and platform not in self.platforms:
+            require_platforms(self, [platform])
+        chosen = {
+            name: None if dry_run else adapter
+            for name, adapter in self.platforms.items()
+            if platform is None or name == platform
+        }
         return await send_brief(
             self.core,
             self.engine,
+            chosen,
             date,
-            platform=platform,
             audience=audience,
             chat_ids=chat_ids,
             only=only,
@@ -63,8 +71,9 @@ class Service:
             progress=progress,
         )
 
-    async def _send_from_chat(self, platform: str, date: dt.date, audience: Audience) -> SendResult:
-        return await self.send(date, platform=platform, audience=audience)
+    async def send_from_chat(self, platform: str, date: dt.date, audience: str) -> SendOutcome:
+        result = await self.send(date, platform=platform, audience=Audience(audience))
+        return SendOutcome(result.summary(), result.unresolved)
 
     async def scheduled_send(self, platform: str, audience: str, only: Sequence[str]) -> None:
         """What a schedule runs: today's brief (in the brief's time zone) to its targets."""
@@ -96,19 +105,15 @@ class Service:
                 self._sends.discard(task)
 
     async def notify_admins(self, platform: str, text: str) -> None:
-        """Tell the platform's admins (by user id, in a private chat); failures are logged."""
-        settings = self.core.settings
-        admins = {
-            "telegram": [str(a) for a in settings.telegram.admins],
-            "wechat": list(settings.wechat.admins),
-        }.get(platform, [])
-        adapter = self.platforms.get(platform)
-        if adapter is None:
+        """Tell the platform's admins (by user id, in a private chat), through its outbox
+        like every other message; failures are logged."""
+        outbox = self.outboxes.get(platform)
+        if outbox is None:
             return
-        for admin in admins:
+        for admin in sorted(spec(platform).admins(self.core.settings.platform(platform))):
             try:
-                await adapter.send(Target(platform, admin), OutgoingMessage(text))
-            except Exception as exc:
+                await outbox.send(Target(platform, admin), OutgoingMessage(text))
+            except DeliveryError as exc:
                 log.warning("could not notify admin on %s: %s", platform, exc)
 
     async def catch_up(self) -> None:
@@ -135,7 +140,8 @@ class Service:
         """Finish today's deliveries that a stopped or crashed process left pending."""
         date = self.core.today()
         unfinished: dict[str, list[str]] = {}
-        for row in self.core.store.deliveries(date):
+        rows = await asyncio.to_thread(self.core.store.deliveries, date)
+        for row in rows:
             if row.platform in self.platforms and row.status in (
                 DeliveryStatus.PENDING,
                 DeliveryStatus.SENDING,
@@ -174,113 +180,97 @@ class Service:
         for commands in self.commands.values():
             await commands.wait_background(grace=grace)
         for name, platform in self.platforms.items():
-            stop = getattr(platform, "stop", None)
-            if stop is not None:
-                try:
-                    await stop()
-                except Exception:
-                    log.exception("error stopping %s", name)
+            try:
+                await platform.stop()
+            except Exception:
+                log.exception("error stopping %s", name)
+
+
+def _daily_count(core: Core, platform: str) -> Callable[[dt.date], int]:
+    """Messages the ledger says went out on ``platform`` since midnight (the brief's zone)."""
+
+    def count(day: dt.date) -> int:
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=core.settings.tz)
+        return core.store.parts_sent_since(platform, midnight.astimezone(dt.UTC))
+
+    return count
 
 
 def build_service(
-    core: Core, *, platforms: Sequence[str] = ("telegram", "wechat"), chat: bool = True
+    core: Core,
+    *,
+    platforms: Sequence[str] | None = None,
+    receive: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Service:
-    """Create the adapters that are configured (a token, an endpoint) among ``platforms``."""
+    """Build the adapters that are configured among ``platforms`` (default: every platform
+    in the registry), each with its outbox and chat commands. ``receive=False`` builds them
+    to send only (the CLI). ``options`` passes adapter keyword arguments per platform."""
     settings = core.settings
     service = Service(core)
-    if "telegram" in platforms and settings.telegram_token:
-        from bot.platforms.telegram import TelegramPlatform
-
-        commands = Commands(
-            core,
-            "telegram",
-            PlatformRules(
-                command_prefix="/", admins=frozenset(str(a) for a in settings.telegram.admins)
+    for name, entry in specs().items():
+        if platforms is not None and name not in platforms:
+            continue
+        section = settings.platform(name)
+        secrets = settings.secret_values(name)
+        if not entry.is_configured(section, secrets):
+            continue
+        commands = Commands(core, name, entry.rules(section), send_brief=service.send_from_chat)
+        adapter = entry.build(
+            section,
+            PlatformContext(
+                secrets=secrets,
+                limits=core.limits(name),
+                handler=commands if receive else None,
+                receive=receive,
+                menu=menu(),
+                options=dict((options or {}).get(name, {})),
             ),
-            send_brief=service._send_from_chat,
         )
-        telegram = TelegramPlatform(
-            settings.telegram_token.reveal(),
-            base_url=settings.telegram.api_base_url,
-            limits=core.limits("telegram"),
-            handler=commands if chat else None,
-        )
-        commands.chat_admin = telegram.is_chat_admin
-        commands.notify = lambda chat_id, msg: telegram.reply(chat_id, [msg])
-        service.platforms["telegram"] = telegram
-        service.commands["telegram"] = commands
-    if "wechat" in platforms and settings.wechat.endpoint:
-        from bot.platforms.wechat import WechatPlatform
+        pacer = Pacer(adapter.limits, today=core.today, already_sent=_daily_count(core, name))
+        outbox = Outbox(adapter, settings.delivery, pacer)
+        adapter.outbox = outbox  # replies, notices and briefs share one outbound path
 
-        wx = settings.wechat
-        commands = Commands(
-            core,
-            "wechat",
-            PlatformRules(
-                command_prefix="#",
-                admins=frozenset(wx.admins),
-                query_prefixes=wx.prefixes,
-                hot_keywords=wx.hot_keywords,
-                user_cooldown=wx.user_cooldown,
-                group_cooldown=wx.group_cooldown,
-            ),
-            send_brief=service._send_from_chat,
-        )
-        wechat = WechatPlatform(
-            endpoint=wx.endpoint,
-            token=settings.wechat_token.reveal(),
-            handler=commands if chat else None,
-            # the adapter forwards group messages that could be for us; the core decides
-            prefixes=(*wx.prefixes, *wx.hot_keywords),
-            limits=core.limits("wechat"),
-        )
+        async def notify(
+            to: IncomingMessage, message: OutgoingMessage, a: Platform = adapter
+        ) -> None:
+            await a.reply(to, [message])
 
-        async def notify_wechat(chat_id: str, message: OutgoingMessage) -> object:
-            return await wechat.send(Target("wechat", chat_id), message)
-
-        async def is_bot_admin(_chat_id: str, user_id: str) -> bool:
-            # WeChat has no group-admin API here: only the bot's admins (by id) may
-            # (un)subscribe a group
-            return user_id in wx.admins
-
-        commands.notify = notify_wechat
-        commands.chat_admin = is_bot_admin
-        service.platforms["wechat"] = wechat
-        service.commands["wechat"] = commands
-    service.engine = DeliveryEngine(
-        core.store, service.platforms, settings.delivery, today=core.today, timezone=settings.tz
-    )
-    for name, platform in service.platforms.items():
-        # replies and broadcasts share one pacing budget per chat
-        platform.pacer = service.engine.pacers[name]  # type: ignore[attr-defined]
+        commands.chat_admin = adapter.is_chat_admin
+        commands.notify = notify
+        service.platforms[name] = adapter
+        service.outboxes[name] = outbox
+        service.commands[name] = commands
+    service.engine = DeliveryEngine(core.store, service.outboxes, settings.delivery)
     return service
 
 
 def require_platforms(service: Service, wanted: Sequence[str]) -> None:
-    missing = [name for name in wanted if name not in service.platforms]
-    hints = {
-        "telegram": "set BRIEFBOT_TELEGRAM_TOKEN",
-        "wechat": "set [wechat] endpoint (or BRIEFBOT_WECHAT_ENDPOINT) and BRIEFBOT_WECHAT_TOKEN",
-    }
-    if missing:
-        raise ConfigError("; ".join(f"{name} is not configured: {hints[name]}" for name in missing))
-
-
-async def start_platforms(service: Service, *, polling: bool = True) -> None:
-    for name, platform in service.platforms.items():
-        start = getattr(platform, "start", None)
-        if start is None:
+    settings = service.core.settings
+    problems = []
+    for name in wanted:
+        if name in service.platforms:
             continue
-        if name == "telegram":
-            await start(polling=polling)
-        else:
-            await start()
+        entry = spec(name)
+        section = settings.platform(name)
+        problems.append(
+            f"{name} is not configured: {entry.missing(section, settings.secret_values(name))}"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+async def start_platforms(service: Service) -> None:
+    for platform in service.platforms.values():
+        await platform.start()
 
 
 async def start_service(service: Service, *, schedule: bool = True) -> None:
     """Connect the platforms, then start the schedule (which may run a missed send now)."""
     await start_platforms(service)
     if schedule:
+        from bot.scheduler import BriefScheduler, schedule_entries
+
         entries = schedule_entries(service.core.settings, list(service.platforms))
         service.scheduler = BriefScheduler(
             service.core.store, service.core.settings, service.scheduled_send

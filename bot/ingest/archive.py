@@ -9,8 +9,7 @@ from pathlib import PurePath
 
 from bot.domain import BriefInfo, Item, Link
 from bot.errors import ContentError
-from bot.ingest.document import ParsedDocument
-from bot.ingest.text import (
+from bot.ingest.cleanup import (
     LABEL_PATTERN,
     PRIMARY_LABEL,
     URL_TRAILING,
@@ -20,6 +19,7 @@ from bot.ingest.text import (
     normalize_url,
     split_lines,
 )
+from bot.ingest.document import ParsedDocument
 
 _LABELLED_RE = re.compile(rf"^(?P<label>{LABEL_PATTERN})\s*[:：]\s*(?P<rest>.*)$")
 _TITLE_LINE_RE = re.compile(r"^原文标题\s*[:：]\s*(?P<rest>.*)$")

@@ -16,8 +16,8 @@ import feedparser
 
 from bot.domain import BriefInfo, Item, Link
 from bot.errors import ContentError
+from bot.ingest.cleanup import PRIMARY_LABEL, clean_line, derive_title
 from bot.ingest.document import ParsedDocument
-from bot.ingest.text import PRIMARY_LABEL, clean_line, derive_title
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 FETCH_TIMEOUT = 20.0

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bot.errors import ContentError
 from bot.ingest.archive import parse_archive
+from bot.ingest.cleanup import decode
 from bot.ingest.document import ParsedDocument
 from bot.ingest.feed import parse_feed
 from bot.ingest.markdown import parse_markdown
-from bot.ingest.text import decode
 
 MARKDOWN_SUFFIXES = frozenset((".md", ".markdown"))
 ARCHIVE_SUFFIXES = frozenset((".txt",))

@@ -11,8 +11,7 @@ import yaml
 
 from bot.domain import BriefInfo, Item, Link
 from bot.errors import ContentError
-from bot.ingest.document import ParsedDocument
-from bot.ingest.text import (
+from bot.ingest.cleanup import (
     LABEL_PATTERN,
     PRIMARY_LABEL,
     URL_TRAILING,
@@ -24,6 +23,7 @@ from bot.ingest.text import (
     split_lines,
     split_tags,
 )
+from bot.ingest.document import ParsedDocument
 
 ITEM_KEYS = ("date", "title", "links", "tags", "section", "position")
 DAY_KEYS = ("date", "title", "publisher")

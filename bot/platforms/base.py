@@ -1,12 +1,20 @@
-"""The small interface every platform adapter implements, and its limits declared as data."""
+"""What a platform is to the core: an adapter (:class:`Platform`), its limits as data
+(:class:`Limits`), its chat rules (:class:`ChatRules`) and its registry entry
+(:class:`PlatformSpec`).
+
+This module imports no platform library: the registry entries are loaded for every command,
+so each platform's heavy client library is imported only by its ``build``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from bot.domain import IncomingMessage, OutgoingMessage, Target
+from bot.domain import IncomingMessage, OutgoingMessage, Target, TargetKind
 
 
 class LengthUnit(StrEnum):
@@ -14,18 +22,28 @@ class LengthUnit(StrEnum):
 
     UTF16 = "utf16"  # Telegram counts UTF-16 code units: an emoji outside the BMP counts 2
     CHARS = "chars"  # code points
+    BYTES = "bytes"  # UTF-8 bytes (the work-chat robots count these)
+
+
+class Markup(StrEnum):
+    """What a platform's messages are written in; the renderer escapes and splits by it."""
+
+    TEXT = "text"
+    HTML = "html"  # a subset of HTML: Limits.allowed_tags says which elements
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What a platform accepts and how fast; renderers split by it, delivery paces by it.
+    """What a platform accepts and how fast; renderers split by it, the outbox paces by it.
 
-    Rates are settings too (a Telegram bot with paid broadcasts may raise them), so the
-    composition root builds these from config with :func:`dataclasses.replace`.
+    Rates are settings too (a Telegram bot with paid broadcasts may raise them), so a
+    platform's registry entry builds these from its settings with :meth:`with_overrides`.
     """
 
     max_length: int
     length_unit: LengthUnit
+    markup: Markup = Markup.TEXT
+    allowed_tags: frozenset[str] = frozenset()
     max_entities: int | None = None
     # messages per second across all chats
     global_rate: float = 30.0
@@ -42,53 +60,152 @@ class Limits:
         """Return a copy with the non-None settings in ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
 
+    def chat_interval(self, kind: TargetKind) -> float:
+        """Seconds between two messages to one chat of this kind."""
+        if kind is TargetKind.SUBSCRIBER or not self.per_group_per_minute:
+            return self.per_chat_interval
+        return max(self.per_chat_interval, 60.0 / self.per_group_per_minute)
 
-# Telegram's documented limits: text ≤ 4096 UTF-16 units and ≤ 100 entities; about 30 msg/s
-# in bulk, about 1 msg/s per chat, 20 msg/min per group or channel.
-TELEGRAM_LIMITS = Limits(
-    max_length=4096,
-    length_unit=LengthUnit.UTF16,
-    max_entities=100,
-    global_rate=30.0,
-    per_chat_interval=1.0,
-    per_group_per_minute=20,
-)
-
-# WeChat publishes no limits for personal accounts; these are deliberately conservative so an
-# automated account is not flagged: a message every few seconds with jitter, and a daily cap.
-WECHAT_LIMITS = Limits(
-    max_length=1800,
-    length_unit=LengthUnit.CHARS,
-    max_entities=None,
-    global_rate=0.5,
-    per_chat_interval=3.0,
-    per_group_per_minute=None,
-    jitter=2.0,
-    daily_cap=500,
-)
+    @property
+    def unpaced(self) -> bool:
+        return math.isinf(self.global_rate)
 
 
-class Platform(Protocol):
-    """What the delivery engine needs from a platform adapter.
+@dataclass(frozen=True, slots=True)
+class ChatRules:
+    """How people address the bot on one platform, and how it answers them."""
 
-    ``send`` returns the platform's message id, or raises one of the neutral outcomes in
-    :mod:`bot.errors` (``RetryLater``, ``TransientFailure``, ``TargetGone``,
-    ``TargetMigrated``, ``PermanentFailure``); adapters translate their library's errors.
-    """
+    command_prefix: str  # "/" on Telegram, "#" on WeChat
+    admins: frozenset[str]  # platform user ids, never display names
+    query_prefixes: tuple[str, ...] = ()
+    hot_keywords: tuple[str, ...] = ()
+    user_cooldown: float = 0.0
+    group_cooldown: float = 0.0
+    search_in_private: bool = True
+    # the first reply in a group @-mentions the asker (WeChat groups are busy and flat)
+    mention_asker_in_groups: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredTarget:
+    """A channel or group named in the settings; ``chat_id`` is None until it is resolved
+    by ``name`` (a WeChat group given by its topic)."""
 
     name: str
-    limits: Limits
+    chat_id: str | None
+    kind: TargetKind
+    schedule: str = ""
+
+
+class Sender(Protocol):
+    """Sends one message, paced and retried: what an adapter's replies go through."""
 
     async def send(self, target: Target, message: OutgoingMessage) -> str: ...
 
 
-class Pacer(Protocol):
-    """Waits for a chat's next send slot (see bot.delivery.Pacer); False if over the cap."""
-
-    async def wait_turn(self, target: Target) -> bool: ...
+ChatHandler = Callable[[IncomingMessage], Awaitable[Sequence[OutgoingMessage]]]
 
 
-class ChatHandler(Protocol):
-    """The core's answer to an incoming message: zero or more replies to the same chat."""
+class Platform(Protocol):
+    """A connected platform adapter: one signature for every platform.
 
-    async def __call__(self, message: IncomingMessage) -> list[OutgoingMessage]: ...
+    ``send`` is pure: one request, returning the platform's message id or raising one of the
+    neutral outcomes in :mod:`bot.errors` (``RetryLater``, ``TransientFailure``,
+    ``TargetGone``, ``TargetMigrated``, ``PermanentFailure``, ``AuthRejected``). Pacing,
+    retries and caps belong to the platform's outbox, which ``reply`` sends through.
+    """
+
+    name: str
+    limits: Limits
+    outbox: Sender | None  # set by the composition root; ``reply`` sends through it
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, target: Target, message: OutgoingMessage) -> str: ...
+
+    async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None: ...
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool: ...
+
+    async def resolve(self, target: ConfiguredTarget) -> str | None:
+        """The chat id of a configured channel or group, or None if it cannot be found."""
+        ...
+
+
+@dataclass
+class PlatformContext:
+    """What the composition root hands a platform's ``build``."""
+
+    secrets: Mapping[str, str]  # the spec's secret_env names → values from the environment
+    limits: Limits
+    handler: ChatHandler | None  # None: send only (the CLI's send)
+    outbox: Sender | None = None  # set right after build: replies go through it
+    receive: bool = True  # poll for updates (the service) or only send (the CLI)
+    # the chat's command table as (name, Chinese, English, admin-only), for command menus
+    menu: Sequence[tuple[str, str, str, bool]] = ()
+    # adapter keyword arguments from the caller (tests: timeouts, a transport)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+S = TypeVar("S")
+
+
+class PlatformSpec(Generic[S]):
+    """A platform's registry entry: everything the core needs to know about it, as data and
+    small functions over its own settings section ``[name]`` (type ``S``).
+
+    Subclasses live in ``bot/platforms/<name>/__init__.py`` and must stay light to import;
+    :meth:`build` imports the client library.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # for people: "Telegram"
+    settings_type: ClassVar[type]
+    # [[name.KEY]] arrays of tables in the settings: KEY → the dataclass of one entry
+    table_lists: ClassVar[Mapping[str, type]] = {}
+    # environment variables holding this platform's secrets (never read from a file)
+    secret_env: ClassVar[tuple[str, ...]] = ()
+    default_limits: ClassVar[Limits]
+    # ids in logs are personal data on some platforms: mask them
+    masks_ids: ClassVar[bool] = False
+    # settings moved here from elsewhere: (old section, old key) → new key in [name]
+    moved_settings: ClassVar[Mapping[tuple[str, str], str]] = {}
+    # (setting, smallest allowed value, whether that value itself is allowed)
+    ranges: ClassVar[Sequence[tuple[str, float, bool]]] = ()
+
+    def limits(self, settings: S) -> Limits:
+        return self.default_limits
+
+    def rules(self, settings: S) -> ChatRules:
+        raise NotImplementedError
+
+    def admins(self, settings: S) -> frozenset[str]:
+        return self.rules(settings).admins
+
+    def is_configured(self, settings: S, secrets: Mapping[str, str]) -> bool:
+        """Whether this deployment uses the platform (a token, an endpoint …)."""
+        raise NotImplementedError
+
+    def has_schedule(self, settings: S, secrets: Mapping[str, str]) -> bool:
+        """Whether ``status`` should list its schedule (configured, or targets set up)."""
+        return self.is_configured(settings, secrets) or bool(self.configured_targets(settings))
+
+    def missing(self, settings: S, secrets: Mapping[str, str]) -> str:
+        """What to set to configure it (for the error when it is asked for and is not)."""
+        raise NotImplementedError
+
+    def configured_targets(self, settings: S) -> list[ConfiguredTarget]:
+        """Channels and groups from the settings that get every brief."""
+        return []
+
+    def subscriber_schedule(self, settings: S) -> str:
+        """The subscribers' own schedule ("" for the default)."""
+        return ""
+
+    def validate(self, settings: S, source: str) -> None:
+        """Checks across settings, with messages naming the setting and ``source``."""
+
+    def build(self, settings: S, context: PlatformContext) -> Platform:
+        raise NotImplementedError

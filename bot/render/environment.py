@@ -14,29 +14,8 @@ from bot.errors import RenderError
 from bot.render.length import utf16_len
 from bot.render.split import BLOCK_BREAK
 
-PLATFORMS = ("telegram", "wechat", "markdown")
-
-# Elements Telegram's HTML parse mode accepts.
-TELEGRAM_TAGS = frozenset(
-    {
-        "b",
-        "strong",
-        "i",
-        "em",
-        "u",
-        "ins",
-        "s",
-        "strike",
-        "del",
-        "a",
-        "code",
-        "pre",
-        "blockquote",
-        "tg-spoiler",
-        "span",
-        "tg-emoji",
-    }
-)
+# Formats that render a whole document, unsplit, with no platform behind them.
+DOCUMENT_FORMATS = ("markdown",)
 
 _LINK_SCHEMES = frozenset({"http", "https", "tg"})
 _WHITESPACE_RUN = re.compile(r"\s+")
@@ -97,7 +76,7 @@ def _markdown_url(value: object) -> str:
 
 
 def _is_linkable(url: object, max_units: int) -> bool:
-    """Whether ``url`` can be a Telegram link: a known scheme and short enough once escaped."""
+    """Whether ``url`` can be an HTML link: a known scheme and short enough once escaped."""
     text = str(url)
     try:
         scheme = urlsplit(text).scheme.lower()
@@ -106,20 +85,31 @@ def _is_linkable(url: object, max_units: int) -> bool:
     return scheme in _LINK_SCHEMES and utf16_len(str(escape(text))) <= max_units
 
 
-def make_environment(platform: str, template_dir: Path | None = None) -> Environment:
+def known_formats() -> tuple[str, ...]:
+    """What can be rendered: every platform in the registry, and the document formats."""
+    from bot.platforms import names
+
+    return (*names(), *DOCUMENT_FORMATS)
+
+
+def make_environment(
+    platform: str, template_dir: Path | None = None, *, autoescape: bool = False
+) -> Environment:
     """Return a new environment for ``platform``'s templates; ``template_dir`` overrides.
 
-    Telegram templates are HTML and autoescaped; WeChat and Markdown ones are plain text.
-    Either way content is data passed to a template, never parsed as template syntax.
+    Templates of an HTML platform are autoescaped (``autoescape``); the others are plain
+    text. Either way content is data passed to a template, never parsed as template syntax.
     """
-    if platform not in PLATFORMS:
-        raise RenderError(f"unknown platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+    if platform not in known_formats():
+        raise RenderError(
+            f"unknown platform {platform!r}: expected one of {', '.join(known_formats())}"
+        )
     loader = ChoiceLoader(
         [FileSystemLoader(folder) for folder in template_folders(platform, template_dir)]
     )
     environment = SandboxedEnvironment(
         loader=loader,
-        autoescape=platform == "telegram",
+        autoescape=autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

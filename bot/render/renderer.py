@@ -10,22 +10,20 @@ from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxE
 
 from bot.domain import Brief, Item, OutgoingMessage
 from bot.errors import RenderError
-from bot.platforms.base import TELEGRAM_LIMITS, WECHAT_LIMITS, Limits
-from bot.render.environment import (
-    PLATFORMS,
-    TELEGRAM_TAGS,
-    make_environment,
-    template_folders,
-)
+from bot.platforms.base import Limits, Markup
+from bot.render.environment import known_formats, make_environment, template_folders
 from bot.render.split import remove_block_breaks, split_rendered
 
-_DEFAULT_LIMITS: Mapping[str, Limits | None] = {
-    "telegram": TELEGRAM_LIMITS,
-    "wechat": WECHAT_LIMITS,
-    "markdown": None,
-}
 
-# A Telegram link's escaped URL may take at most this share of a message (and 2048 units):
+def default_limits(platform: str) -> Limits | None:
+    """A platform's declared limits (None for a document format such as markdown)."""
+    from bot.platforms import specs
+
+    entry = specs().get(platform)
+    return entry.default_limits if entry is not None else None
+
+
+# An HTML link's escaped URL may take at most this share of a message (and 2048 units):
 # a longer one is written out as text, which can be split, instead of an unsplittable tag.
 _MAX_HREF_SHARE = 4
 _MAX_HREF_UNITS = 2048
@@ -127,7 +125,7 @@ class Renderer:
 
     @staticmethod
     def _limits(platform: str, limits: Limits | None) -> Limits | None:
-        return limits if limits is not None else _DEFAULT_LIMITS.get(platform)
+        return limits if limits is not None else default_limits(platform)
 
     def _max_href(self, platform: str, limits: Limits | None) -> int:
         resolved = self._limits(platform, limits)
@@ -138,7 +136,9 @@ class Renderer:
     def _environment(self, platform: str) -> Environment:
         environment = self._environments.get(platform)
         if environment is None:
-            environment = make_environment(platform, self.template_dir)
+            declared = default_limits(platform)
+            html = declared is not None and declared.markup is Markup.HTML
+            environment = make_environment(platform, self.template_dir, autoescape=html)
             self._environments[platform] = environment
         return environment
 
@@ -177,13 +177,13 @@ class Renderer:
         limits: Limits | None,
         context: Mapping[str, object],
     ) -> list[OutgoingMessage]:
-        if platform not in PLATFORMS:
+        if platform not in known_formats():
             raise RenderError(
-                f"unknown platform {platform!r}: expected one of {', '.join(PLATFORMS)}"
+                f"unknown platform {platform!r}: expected one of {', '.join(known_formats())}"
             )
         rendered = self._render(platform, template, context)
         resolved = self._limits(platform, limits)
-        html_mode = platform == "telegram"
+        html_mode = resolved is not None and resolved.markup is Markup.HTML
         parse_mode = "html" if html_mode else None
         if resolved is None:
             document = remove_block_breaks(rendered)
@@ -193,7 +193,7 @@ class Renderer:
                 rendered,
                 resolved,
                 html_mode=html_mode,
-                allowed_tags=TELEGRAM_TAGS if html_mode else None,
+                allowed_tags=resolved.allowed_tags if html_mode else None,
             )
         except RenderError as exc:
             raise RenderError(f"{self._where(platform, template)}: {exc}") from exc

@@ -191,11 +191,16 @@ class _Tokens:
     def _price(self, unit: LengthUnit) -> None:
         n = self.n
         utf16 = unit is LengthUnit.UTF16
-        sizes = [
-            # most tokens are one character, priced without encoding
-            (2 if utf16 and ord(text) > 0xFFFF else 1) if len(text) == 1 else measure(text, unit)
-            for text in self.texts
-        ]
+        if unit is LengthUnit.BYTES:
+            sizes = [len(text.encode("utf-8")) for text in self.texts]
+        else:
+            sizes = [
+                # most tokens are one character, priced without encoding
+                (2 if utf16 and ord(text) > 0xFFFF else 1)
+                if len(text) == 1
+                else measure(text, unit)
+                for text in self.texts
+            ]
         self.cum_length = [0, *accumulate(sizes)]
         self.cum_starts = [0, *accumulate(int(kind == _START) for kind in self.kinds)]
         # visible non-whitespace tokens: pieces begin and end with one

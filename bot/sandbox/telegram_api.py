@@ -4,13 +4,16 @@ benchmarks.
 Point python-telegram-bot at it with
 ``ApplicationBuilder().token(server.token).base_url(server.base_url)``.  It keeps users, chats
 and the messages the bot sent, enforces Telegram's text rules and flood limits, and fails on
-demand (``server.faults``).  Run ``python -m bot.sandbox.telegram_api`` to use it by hand.
+demand (``server.faults``), holds requests in flight for kill tests (``server.hold_requests``)
+and records when each request arrived (``server.arrivals``).  Run
+``python -m bot.sandbox.telegram_api`` to use it by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -25,15 +28,25 @@ from typing import Any, Literal, Self, TypedDict
 from aiohttp import web
 
 from bot.sandbox.telegram_html import EntityParseError, parse_html, utf16_len
-from bot.sandbox.telegram_limits import Fault, FaultInjector, FaultKind, FloodControl
+from bot.sandbox.telegram_limits import (
+    Arrival,
+    Fault,
+    FaultInjector,
+    FaultKind,
+    FloodControl,
+    RequestHold,
+    max_in_window,
+)
 
 __all__ = [
     "ApiError",
+    "Arrival",
     "ChatKind",
     "Fault",
     "FaultInjector",
     "FaultKind",
     "FloodControl",
+    "RequestHold",
     "SentMessage",
     "ServerStats",
     "TelegramTestServer",
@@ -177,6 +190,10 @@ class TelegramTestServer:
         self.sent: list[SentMessage] = []
         # Every authorised request in order, as (method, parameters): tests assert on it.
         self.calls: list[tuple[str, JSONDict]] = []
+        # Every authorised request, sorted by arrival time: pacing is measured here.
+        self.arrivals: list[Arrival] = []
+        self.holds: list[RequestHold] = []
+        self._revoked_tokens: set[str] = set()
         self.stats: ServerStats = _empty_stats()
         self.on_message: Callable[[SentMessage], None] | None = None
         self.users: dict[int, JSONDict] = {}
@@ -234,12 +251,19 @@ class TelegramTestServer:
         _LOG.info("event=telegram_sandbox_started base_url=%s", self.base_url)
 
     async def stop(self) -> None:
-        """Wake every long poll and held request, then close all connections."""
+        """Wake every long poll and held request, then close all connections.
+
+        Requests held by :meth:`hold_requests` are aborted: never processed, their connections
+        closed without an answer.
+        """
         runner, self._runner = self._runner, None
         if runner is None:
             return
         self._closing.set()
         self._notify_updates()
+        holds, self.holds = self.holds, []
+        for hold in holds:
+            hold.abort()
         await runner.cleanup()
         _LOG.info("event=telegram_sandbox_stopped")
 
@@ -366,8 +390,74 @@ class TelegramTestServer:
         )
 
     def reset_stats(self) -> None:
-        """Zero the counters in ``stats``."""
+        """Zero the counters in ``stats`` and forget ``arrivals``."""
         self.stats = _empty_stats()
+        self.arrivals.clear()
+
+    def max_in_window(
+        self,
+        window: float = 1.0,
+        method: str | None = "sendMessage",
+        chat_id: int | None = None,
+    ) -> int:
+        """The most requests that arrived in any closed window of ``window`` seconds.
+
+        Counts ``arrivals`` of ``method`` (``None``: every method), to one chat if ``chat_id``
+        is given, with times in ``[a, a + window]``, maximised over ``a``.  Arrivals are
+        stamped before faults, holds and flood control, so requests the server refused count
+        too: this measures what the client sent, not what Telegram let through.
+        """
+        return max_in_window(self.arrivals, window, method=method, chat_id=chat_id)
+
+    def revoke_token(self, replacement: str | None = None) -> None:
+        """Revoke the bot's token, as BotFather's /revoke does.
+
+        Every later request with it answers 401 "Unauthorized", exactly like a wrong token
+        (PTB raises ``InvalidToken``).  Requests already received, held ones included, finish
+        normally.  With ``replacement`` the server accepts that token from now on (``token``
+        changes; the bot id, before the colon, must stay the same).
+        """
+        if replacement is not None:
+            bot_id, sep, secret = replacement.partition(":")
+            if not (sep and secret) or bot_id != str(self.bot_user["id"]):
+                raise ValueError("the replacement must be '<same bot id>:<new secret>'")
+            if replacement in self._revoked_tokens or replacement == self.token:
+                raise ValueError("the replacement must be a token not used before")
+        self._revoked_tokens.add(self.token)
+        if replacement is not None:
+            self.token = replacement
+
+    def hold_requests(
+        self,
+        method: str | None = "sendMessage",
+        chat_id: int | str | None = None,
+        after: int = 0,
+        *,
+        deliver_first: bool = False,
+    ) -> RequestHold:
+        """Hold matching requests inside the server until ``release()``, for kill tests.
+
+        The first ``after`` requests to ``method`` (``None``: any method) in ``chat_id`` (an id
+        or ``"@username"``; ``None``: any chat) pass; each later one is received, counted in
+        ``stats`` and ``arrivals``, and then waits before faults, flood control and the method
+        run, so a held ``sendMessage`` is neither delivered nor in ``sent``.  With
+        ``deliver_first`` the request is processed and only its answer is held.  See
+        :class:`RequestHold` for ``wait_held``, ``held``, ``release`` and ``abandoned``;
+        ``stop()`` aborts every hold.  Several holds apply one after the other.
+        """
+        if self._runner is None:
+            raise RuntimeError("start() the test server before holding requests")
+        # "@username" of a known chat holds that chat whichever way a request names it.
+        resolved = self._chat_of({"chat_id": chat_id})[0] if chat_id is not None else None
+        hold = RequestHold(
+            method=method,
+            chat_id=chat_id if resolved is None else resolved,
+            after=after,
+            deliver_first=deliver_first,
+        )
+        self.holds = [h for h in self.holds if h.active]
+        self.holds.append(hold)
+        return hold
 
     def chat(self, chat_id: int) -> JSONDict:
         """A registered chat as the Bot API shows it."""
@@ -443,16 +533,42 @@ class TelegramTestServer:
         return self._json(ApiError(404, "Not Found").body(), 404)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["token"] != self.token:
+        arrived = time.monotonic()  # before anything can delay or refuse the request
+        token = request.match_info["token"]
+        if token != self.token or token in self._revoked_tokens:
             return self._json(ApiError(401, "Unauthorized").body(), 401)
         requested = request.match_info["method"]
         name, handler = self._handlers.get(requested.lower(), (requested, None))
         requests = self.stats["requests"]
         requests[name] = requests.get(name, 0) + 1
+        params: JSONDict = {}
+        bad_body: ApiError | None = None
+        try:
+            params = await _read_params(request)
+        except ApiError as err:
+            bad_body = err
+        chat_id, chat_ref = self._chat_of(params)
+        bisect.insort(self.arrivals, Arrival(arrived, name, chat_id), key=_arrival_time)
+        if not await self._pass_holds(name, chat_id, chat_ref, deliver_first=False):
+            return self._drop(request)
+        response = await self._answer(request, name, handler, params, bad_body)
+        if not await self._pass_holds(name, chat_id, chat_ref, deliver_first=True):
+            return self._drop(request)
+        return response
+
+    async def _answer(
+        self,
+        request: web.Request,
+        name: str,
+        handler: Callable[[JSONDict], Awaitable[Any]] | None,
+        params: JSONDict,
+        bad_body: ApiError | None,
+    ) -> web.StreamResponse:
         try:
             if handler is None:
                 raise ApiError(404, "Not Found")
-            params = await _read_params(request)
+            if bad_body is not None:
+                raise bad_body
             self.calls.append((name, params))
             fault = self._take_fault(name, params)
             if fault is not None and fault.kind != "timeout":
@@ -476,12 +592,30 @@ class TelegramTestServer:
             return self._json(err.body(), err.status)
         except _DropConnection:
             self._count_error(0)
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=204)  # never reaches the client
+            return self._drop(request)
         if self.latency:
             await asyncio.sleep(self.latency)
         return self._json({"ok": True, "result": result}, 200)
+
+    async def _pass_holds(
+        self, method: str, chat_id: int | None, chat_ref: object, *, deliver_first: bool
+    ) -> bool:
+        """Wait in every matching hold; False when one was aborted (the server is stopping)."""
+        for hold in list(self.holds):
+            if (
+                hold.deliver_first == deliver_first
+                and hold.matches(method, chat_id, chat_ref)
+                and not await hold.admit()
+            ):
+                return False
+        return True
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        """Close the connection without an answer."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)  # never reaches the client
 
     @staticmethod
     def _json(body: JSONDict, status: int) -> web.Response:
@@ -505,15 +639,21 @@ class TelegramTestServer:
     def _take_fault(self, method: str, params: JSONDict) -> Fault | None:
         if not self.faults.pending:
             return None
+        chat_id, ref = self._chat_of(params)
+        return self.faults.take(method, chat_id, ref)
+
+    def _chat_of(self, params: JSONDict) -> tuple[int | None, object]:
+        """The chat id a request names (resolved from "@username" where known, else the
+        number it gives; ``None`` if none) and its ``chat_id`` parameter as given."""
         ref = params.get("chat_id")
         chat_id: int | None = None
         if ref is not None:
             with contextlib.suppress(ApiError):
                 chat_id = self._resolve(ref).id
-            if chat_id is None and isinstance(ref, int | str):
+            if chat_id is None and isinstance(ref, int | str) and not isinstance(ref, bool):
                 with contextlib.suppress(ValueError):
                     chat_id = int(ref)
-        return self.faults.take(method, chat_id, ref)
+        return chat_id, ref
 
     def _fault_response(self, fault: Fault, params: JSONDict) -> web.Response:
         status: int
@@ -855,6 +995,10 @@ def _empty_stats() -> ServerStats:
         "errors_by_code": {},
         "faults_injected": 0,
     }
+
+
+def _arrival_time(arrival: Arrival) -> float:
+    return arrival.t
 
 
 def _too_many_requests(retry_after: int, description: str | None = None) -> ApiError:

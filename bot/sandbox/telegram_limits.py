@@ -1,13 +1,25 @@
-"""Flood control and on-demand fault injection for the loopback Telegram Bot API server."""
+"""Flood control and on-demand fault injection for the loopback Telegram Bot API server, and
+the request holds and arrival accounting both loopback servers (Telegram, WeChat) share."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
-__all__ = ["Fault", "FaultInjector", "FaultKind", "FloodControl"]
+__all__ = [
+    "Arrival",
+    "Fault",
+    "FaultInjector",
+    "FaultKind",
+    "FloodControl",
+    "RequestHold",
+    "max_in_window",
+]
 
 FaultKind = Literal["server_error", "timeout", "forbidden", "rate_limit", "migrate"]
 _FAULT_KINDS: frozenset[str] = frozenset(
@@ -240,3 +252,198 @@ class FaultInjector:
     def clear(self) -> None:
         """Forget every pending fault."""
         self.pending.clear()
+
+
+class Arrival(NamedTuple):
+    """One request as it reached a loopback server, before any fault, hold or limit."""
+
+    t: float  # time.monotonic() when the server's handler started
+    method: str
+    chat_id: int | str | None  # the resolved chat (Telegram) or conversation (WeChat) id
+
+
+def max_in_window(
+    arrivals: Iterable[Arrival],
+    window: float = 1.0,
+    *,
+    method: str | None = None,
+    chat_id: int | str | None = None,
+) -> int:
+    """The most ``arrivals`` in any closed window ``[a, a + window]`` (``a`` ranging over all
+    times), optionally only those of one method and one chat.
+
+    Pacing is a property of the traffic the server sees, not of the client's intentions, so
+    tests measure it here: a client that keeps to N per second never gets more than N
+    arrivals into one window of 1 s.
+    """
+    if not window >= 0:
+        raise ValueError("window must be a non-negative number of seconds")
+    wanted = method.lower() if method is not None else None
+    times = sorted(
+        a.t
+        for a in arrivals
+        if (wanted is None or a.method.lower() == wanted)
+        and (chat_id is None or a.chat_id == chat_id)
+    )
+    best = 0
+    end = 0
+    for start, t in enumerate(times):
+        while end < len(times) and times[end] <= t + window:
+            end += 1
+        best = max(best, end - start)
+    return best
+
+
+class RequestHold:
+    """Holds matching requests inside a loopback server until the test lets them go.
+
+    A kill or cancel test needs a request that is provably in flight: received by the server
+    but not answered.  Timing the kill with sleeps is flaky; a hold makes it exact.  The first
+    ``after`` matching requests pass, every later one waits (counted in ``held``) until
+    :meth:`release`, after which held and later requests are processed normally.  Server
+    shutdown aborts the held requests (they are never processed; the connection or stream is
+    cut), so nothing hangs.
+
+    With ``deliver_first`` the request is processed first (a message is delivered and
+    recorded) and only its answer is held: the "delivered, but the client died before it
+    heard" case.  Without it a held message is not delivered, nor recorded as sent, before
+    :meth:`release`.
+
+    A held request whose client goes away (process killed, task cancelled) stops being held
+    and is counted in ``abandoned``; it is never processed.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str | None,
+        chat_id: int | str | None = None,
+        after: int = 0,
+        deliver_first: bool = False,
+    ) -> None:
+        if after < 0:
+            raise ValueError("after must be 0 or more")
+        self.method = method
+        self.chat_id = chat_id
+        self.after = after
+        self.deliver_first = deliver_first
+        self.matched = 0  # matching requests seen, let through or held
+        self.held_total = 0  # requests ever held
+        self.abandoned = 0  # held requests whose client went away
+        self.aborted = False  # server shutdown ended the hold
+        self._waiting = 0
+        self._gate = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    @property
+    def held(self) -> int:
+        """Requests waiting in the server now (0 once released or aborted)."""
+        return 0 if self._gate.is_set() else self._waiting
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` was called (an aborted hold is not released)."""
+        return self._gate.is_set() and not self.aborted
+
+    @property
+    def active(self) -> bool:
+        """Still holding requests: neither released nor aborted."""
+        return not self._gate.is_set()
+
+    def release(self) -> None:
+        """Let the held requests, and every later one, proceed normally."""
+        self._gate.set()
+        self._bump()
+
+    def abort(self) -> None:
+        """End the hold without processing the held requests (what server shutdown does)."""
+        if not self._gate.is_set():
+            self.aborted = True
+        self._gate.set()
+        self._bump()
+
+    async def wait_held(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper: the deadline is its point
+    ) -> None:
+        """Return once ``count`` requests are held at the same time.
+
+        Raises:
+            TimeoutError: fewer were held within ``timeout`` seconds (the message says how
+                many), or the hold was released or aborted meanwhile.
+        """
+        await self._wait(lambda: self.held >= count, timeout, f"{count} held request(s)")
+
+    async def wait_abandoned(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
+        """Return once the server noticed ``count`` held requests' clients going away.
+
+        After a kill, wait for this before :meth:`release`: until the server sees the closed
+        connection the request is still held and a release would process it.
+        """
+        await self._wait(lambda: self.abandoned >= count, timeout, f"{count} abandoned request(s)")
+
+    def matches(self, method: str, chat_id: int | str | None, chat_ref: object = None) -> bool:
+        """Whether a request for ``method`` to ``chat_id`` (given as ``chat_ref``) is subject
+        to this hold."""
+        if not self.active:
+            return False
+        if self.method is not None and self.method.lower() != method.lower():
+            return False
+        if self.chat_id is None:
+            return True
+        return self.chat_id == chat_id or str(self.chat_id) == str(chat_ref)
+
+    async def admit(self) -> bool:
+        """Count one matching request and hold it if it is past ``after``.
+
+        Returns True when it may proceed, False when the hold was aborted (the server is
+        stopping: the caller drops the request).  A cancelled wait (the client went away)
+        counts as abandoned and propagates.
+        """
+        self.matched += 1
+        if self._gate.is_set() or self.matched <= self.after:
+            return not self.aborted
+        self._waiting += 1
+        self.held_total += 1
+        self._bump()
+        try:
+            await self._gate.wait()
+        except asyncio.CancelledError:
+            if not self._gate.is_set():
+                self.abandoned += 1
+            raise
+        finally:
+            self._waiting -= 1
+            self._bump()
+        return not self.aborted
+
+    def __repr__(self) -> str:
+        state = "aborted" if self.aborted else "released" if self.released else "holding"
+        return (
+            f"RequestHold(method={self.method!r}, chat_id={self.chat_id!r}, after={self.after}, "
+            f"{state}, held={self.held}, matched={self.matched}, abandoned={self.abandoned})"
+        )
+
+    def _bump(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def _wait(self, predicate: Callable[[], bool], seconds: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not predicate():
+            remaining = deadline - loop.time()
+            if not self.active or remaining <= 0:
+                state = "released" if self.released else "aborted" if self.aborted else "open"
+                raise TimeoutError(
+                    f"waited {seconds:g}s for {what}; hold {state}, held={self.held}, "
+                    f"abandoned={self.abandoned}"
+                )
+            event = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)

@@ -14,16 +14,22 @@ the payloads of its talker, room and receiver; ``Room.find`` uses ``RoomList`` a
 (text is 7), which the client re-maps to its own enum. ``message.mention_self()`` is true when
 the payload's ``mention_ids`` holds the bot's id. Any other Puppet method answers
 ``UNIMPLEMENTED`` naming the method.
+
+For delivery tests it fails sends on demand (:meth:`WechatPuppetServer.fail_next_send`), holds
+sends in flight for kill tests (:meth:`WechatPuppetServer.hold_sends`), records when each send
+arrived (``arrivals``, :meth:`WechatPuppetServer.max_in_window`) and can revoke its token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import inspect
 import itertools
 import json
 import re
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +43,20 @@ import wechaty_grpc.wechaty as puppet_service
 from grpclib import GRPCError
 from grpclib.const import Status
 from wechaty_grpc.wechaty import puppet as pb
+
+# Shared with the Telegram sandbox (the module is named for it): holds and arrival accounting
+# work the same on both loopback servers.
+from bot.sandbox.telegram_limits import Arrival, RequestHold, max_in_window
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "MENTION_SEPARATOR",
+    "Arrival",
+    "RequestHold",
+    "SendFailure",
+    "SentText",
+    "WechatPuppetServer",
+]
 
 DEFAULT_TOKEN = "insecure_briefbot_test"
 TEXT_TYPE = 7  # TypeScript wechaty-puppet's MessageType.Text; the client maps it to its TEXT
@@ -89,10 +109,30 @@ class _Message:
 
 
 @dataclass(slots=True)
-class _SendFailure:
-    conversation_id: str | None
-    remaining: int
+class SendFailure:
+    """An injected ``MessageSendText`` failure; ``hits`` counts the sends it failed."""
+
+    conversation_id: str | None  # None: any conversation
+    remaining: int | None  # None: until clear_send_failures()
     status: Status
+    message: str
+    hits: int = 0
+
+    def matches(self, conversation_id: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.conversation_id in (None, conversation_id)
+
+
+# What a gateway says with each status; only the status matters to the client.
+_FAILURE_MESSAGES: dict[Status, str] = {
+    Status.RESOURCE_EXHAUSTED: "rate limited: too many messages, slow down",
+    Status.UNAVAILABLE: "the WeChat gateway is temporarily unavailable",
+    Status.NOT_FOUND: "conversation not found",
+    Status.PERMISSION_DENIED: "the bot may not post in this conversation",
+    Status.INVALID_ARGUMENT: "the message was refused",
+    Status.UNAUTHENTICATED: "invalid puppet service token",
+}
 
 
 _Handler = Callable[["grpclib.server.Stream[Any, Any]"], Awaitable[None]]
@@ -170,13 +210,17 @@ class WechatPuppetServer:
         self.logged_in = False
         self.streams_opened = 0
         self.calls: list[str] = []  # every RPC by method name, in order
+        # Every authenticated MessageSendText, sorted by arrival time: pacing is measured here.
+        self.arrivals: list[Arrival] = []
+        self.holds: list[RequestHold] = []
+        self.send_failures: list[SendFailure] = []
+        self._revoked_tokens: set[str] = set()
         self._port = port
         self._server: _TrackingServer | None = None
         self._contacts: dict[str, _Contact] = {self_id: _Contact(self_id, self_name)}
         self._rooms: dict[str, _Room] = {}
         self._messages: dict[str, _Message] = {}
         self._streams: set[asyncio.Queue[pb.EventResponse]] = set()
-        self._failures: list[_SendFailure] = []
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._run_id = uuid.uuid4().hex[:8]
@@ -204,9 +248,14 @@ class WechatPuppetServer:
         self._port = int(listening.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        """Close every connection; sends held by :meth:`hold_sends` are aborted (never
+        processed)."""
         server, self._server = self._server, None
         if server is None:
             return
+        holds, self.holds = self.holds, []
+        for hold in holds:
+            hold.abort()
         server.close()
         server.cut_connections()
         await asyncio.wait_for(server.wait_closed(), timeout=5.0)
@@ -330,12 +379,95 @@ class WechatPuppetServer:
     def fail_next_send(
         self,
         conversation_id: str | None = None,
-        count: int = 1,
+        count: int | None = 1,
         *,
         status: Status = Status.UNAVAILABLE,
-    ) -> None:
-        """Make the next ``count`` sends (to one conversation, or any) fail with ``status``."""
-        self._failures.append(_SendFailure(conversation_id, count, status))
+        message: str | None = None,
+    ) -> SendFailure:
+        """Make the next ``count`` sends (to one conversation, or any) fail with ``status``.
+
+        What a gateway answers and briefbot must tell apart: ``RESOURCE_EXHAUSTED`` (rate
+        limited), ``UNAVAILABLE`` (transient), ``NOT_FOUND`` / ``PERMISSION_DENIED`` (the
+        conversation is gone), ``INVALID_ARGUMENT`` (permanent), ``UNAUTHENTICATED`` (the
+        token).  ``count=None`` fails every send until :meth:`clear_send_failures`.  The first
+        matching failure, in the order added, applies; a failed send is not recorded in
+        ``sent``.  ``message`` overrides the gRPC status message.
+        """
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1 (or None for every send)")
+        failure = SendFailure(
+            conversation_id,
+            count,
+            status,
+            message or f"injected: {_FAILURE_MESSAGES.get(status, 'send failed')}",
+        )
+        self.send_failures.append(failure)
+        return failure
+
+    def clear_send_failures(self) -> None:
+        """Forget every pending injected send failure."""
+        self.send_failures.clear()
+
+    def revoke_token(self, replacement: str | None = None) -> None:
+        """Revoke the service token: every later gRPC call fails with ``UNAUTHENTICATED``,
+        like a wrong token.
+
+        Calls already running (a held send, an open Event stream) are not interrupted; call
+        :meth:`drop_stream` as well to make the client reconnect and meet the refusal.  With
+        ``replacement`` the service accepts that token from now on (``token`` changes).
+        """
+        if replacement is not None and (
+            replacement in self._revoked_tokens or replacement == self.token
+        ):
+            raise ValueError("the replacement must be a token not used before")
+        self._revoked_tokens.add(self.token)
+        if replacement is not None:
+            self.token = replacement
+
+    def hold_sends(
+        self,
+        conversation_id: str | None = None,
+        after: int = 0,
+        *,
+        deliver_first: bool = False,
+    ) -> RequestHold:
+        """Hold ``MessageSendText`` calls inside the service until ``release()``, for kill
+        tests.
+
+        The first ``after`` sends to ``conversation_id`` (``None``: any) pass; each later one
+        is received and counted in ``arrivals``, then waits before injected failures and
+        delivery, so a held text is not in ``sent``.  With ``deliver_first`` the text is
+        delivered and recorded and only the answer is held.  See :class:`RequestHold` for
+        ``wait_held``, ``held``, ``release`` and ``abandoned``; :meth:`stop` aborts every hold.
+        """
+        if self._server is None:
+            raise RuntimeError("start() the puppet server before holding sends")
+        hold = RequestHold(
+            method="MessageSendText",
+            chat_id=conversation_id,
+            after=after,
+            deliver_first=deliver_first,
+        )
+        self.holds = [h for h in self.holds if h.active]
+        self.holds.append(hold)
+        return hold
+
+    # --- pacing ------------------------------------------------------------------------------
+
+    def max_in_window(self, window: float = 1.0, conversation_id: str | None = None) -> int:
+        """The most ``MessageSendText`` calls that arrived in any closed window of ``window``
+        seconds (``[a, a + window]``, maximised over ``a``), to one conversation if given.
+
+        Arrivals are stamped before holds and injected failures: this measures what the client
+        sent, not what was delivered.
+        """
+        return max_in_window(
+            self.arrivals, window, method="MessageSendText", chat_id=conversation_id
+        )
+
+    def reset_stats(self) -> None:
+        """Forget ``arrivals`` (as the Telegram sandbox's ``reset_stats`` does)."""
+        self.arrivals.clear()
 
     # --- gRPC ------------------------------------------------------------------------------
 
@@ -412,7 +544,7 @@ class WechatPuppetServer:
             self.calls.append(name)
             server = self._server
             authority = server.authorities.get(stream._stream) if server is not None else None
-            if authority != self.token:
+            if authority != self.token or authority in self._revoked_tokens:
                 raise GRPCError(Status.UNAUTHENTICATED, "invalid puppet service token")
             await func(stream)
 
@@ -514,17 +646,21 @@ class WechatPuppetServer:
         )
 
     async def _message_send_text(self, stream: grpclib.server.Stream[Any, Any]) -> None:
+        arrived = time.monotonic()  # the token is checked; nothing else has happened yet
         request = await stream.recv_message()
         assert request is not None
         conversation_id: str = request.conversation_id
+        bisect.insort(
+            self.arrivals,
+            Arrival(arrived, "MessageSendText", conversation_id),
+            key=_arrival_time,
+        )
+        await self._pass_holds(conversation_id, deliver_first=False)
         if conversation_id not in self._rooms and conversation_id not in self._contacts:
             raise GRPCError(Status.NOT_FOUND, "unknown conversation")
-        for failure in self._failures:
-            if failure.conversation_id in (None, conversation_id):
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    self._failures.remove(failure)
-                raise GRPCError(failure.status, "injected send failure")
+        failure = self._take_failure(conversation_id)
+        if failure is not None:
+            raise GRPCError(failure.status, failure.message)
         in_room = conversation_id in self._rooms
         message = _Message(
             self._new_id(),
@@ -545,8 +681,31 @@ class WechatPuppetServer:
                 dt.datetime.now(dt.UTC),
             )
         )
-        await stream.send_message(pb.MessageSendTextResponse(id=message.id))
         await self._notify()
+        await self._pass_holds(conversation_id, deliver_first=True)
+        await stream.send_message(pb.MessageSendTextResponse(id=message.id))
+
+    async def _pass_holds(self, conversation_id: str, *, deliver_first: bool) -> None:
+        """Wait in every matching hold; an aborted one (shutdown) ends the call."""
+        for hold in list(self.holds):
+            if (
+                hold.deliver_first == deliver_first
+                and hold.matches("MessageSendText", conversation_id)
+                and not await hold.admit()
+            ):
+                raise GRPCError(Status.UNAVAILABLE, "the puppet service is shutting down")
+
+    def _take_failure(self, conversation_id: str) -> SendFailure | None:
+        for failure in self.send_failures:
+            if failure.matches(conversation_id):
+                failure.hits += 1
+                if failure.remaining is not None:
+                    failure.remaining -= 1
+                self.send_failures = [
+                    f for f in self.send_failures if f.remaining is None or f.remaining > 0
+                ]
+                return failure
+        return None
 
     async def _room_list(self, stream: grpclib.server.Stream[Any, Any]) -> None:
         await stream.recv_message()
@@ -621,6 +780,10 @@ class WechatPuppetServer:
 
 _UNARY = grpclib.const.Cardinality.UNARY_UNARY
 _STREAM = grpclib.const.Cardinality.UNARY_STREAM
+
+
+def _arrival_time(arrival: Arrival) -> float:
+    return arrival.t
 
 
 def _event_response(event_type: int, payload: dict[str, Any]) -> pb.EventResponse:

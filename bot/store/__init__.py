@@ -1,11 +1,24 @@
-"""The store: SQLAlchemy over SQLite by default or PostgreSQL by URL, schema migrated on open."""
+"""The store: SQLAlchemy over SQLite by default or PostgreSQL by URL, schema migrated on open.
 
-from bot.store.store import (
-    DeliveryRecord,
-    IngestCounts,
-    Store,
-    Subscriber,
-    item_identity,
-)
+Its parts, one module each: :mod:`~bot.store.database` (open, migrate), :mod:`~bot.store.content`
+(items, briefs), :mod:`~bot.store.subscribers` and :mod:`~bot.store.ledger` (deliveries).
+"""
 
-__all__ = ["DeliveryRecord", "IngestCounts", "Store", "Subscriber", "item_identity"]
+from bot.store.content import ContentStore, IngestCounts, item_identity
+from bot.store.ledger import DeliveryRecord, Ledger, PartSent
+from bot.store.subscribers import Subscriber, SubscriberStore
+
+
+class Store(ContentStore, SubscriberStore, Ledger):
+    """All persistent state. Methods are short blocking transactions: async code runs the
+    heavy ones in a thread (see :mod:`bot.delivery.engine`)."""
+
+
+__all__ = [
+    "DeliveryRecord",
+    "IngestCounts",
+    "PartSent",
+    "Store",
+    "Subscriber",
+    "item_identity",
+]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, MessageEntity, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    LinkPreviewOptions,
+    MessageEntity,
+    Update,
+)
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import (
     BadRequest,
@@ -20,29 +27,24 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.request import BaseRequest
 
 from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import (
+    AuthRejected,
     ConfigError,
+    DeliveryError,
     PermanentFailure,
     RetryLater,
     TargetGone,
     TargetMigrated,
     TransientFailure,
 )
-from bot.platforms.base import TELEGRAM_LIMITS, ChatHandler, Limits, Pacer
+from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender
+from bot.platforms.telegram import LIMITS, TOKEN_ENV
 
 log = logging.getLogger("briefbot.telegram")
 
-# (command, Chinese description, English description) registered with setMyCommands.
-BOT_COMMANDS = (
-    ("start", "开始使用", "Start"),
-    ("help", "帮助", "Help"),
-    ("subscribe", "订阅每日AI简报", "Subscribe to the daily AI brief"),
-    ("unsubscribe", "退订", "Unsubscribe"),
-    ("latest", "最新一期简报", "The latest brief"),
-    ("search", "搜索：/search 关键词", "Search: /search keyword"),
-)
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 CHAT_KINDS: dict[str, ChatKind] = {
     ChatType.PRIVATE: ChatKind.PRIVATE,
@@ -50,6 +52,9 @@ CHAT_KINDS: dict[str, ChatKind] = {
     ChatType.SUPERGROUP: ChatKind.GROUP,
     ChatType.CHANNEL: ChatKind.CHANNEL,
 }
+TOKEN_REJECTED = f"the Telegram bot token was rejected: check {TOKEN_ENV}"
+# (name, Chinese, English, admin-only): the chat's command table, as the core hands it over
+MenuEntry = tuple[str, str, str, bool]
 
 
 def chat_ref(chat_id: str) -> int | str:
@@ -64,6 +69,26 @@ def _seconds(value: int | float | dt.timedelta) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
+def delivery_error(exc: TelegramError) -> DeliveryError:
+    """Translate a PTB error into briefbot's neutral outcome (by type, never by text, except
+    Telegram's one 400 that means the chat is gone)."""
+    if isinstance(exc, RetryAfter):
+        return RetryLater(_seconds(exc.retry_after))
+    if isinstance(exc, ChatMigrated):
+        return TargetMigrated(str(exc.new_chat_id))
+    if isinstance(exc, InvalidToken):
+        return AuthRejected(TOKEN_REJECTED)
+    if isinstance(exc, Forbidden):
+        return TargetGone(exc.message)
+    if isinstance(exc, BadRequest):
+        if "chat not found" in exc.message.lower():
+            return TargetGone(exc.message)
+        return PermanentFailure(exc.message)
+    if isinstance(exc, TimedOut | NetworkError):  # includes 5xx answers
+        return TransientFailure(str(exc) or type(exc).__name__)
+    return PermanentFailure(str(exc))
+
+
 class TelegramPlatform:
     """Sends through the Bot API and turns updates into :class:`IncomingMessage`."""
 
@@ -74,58 +99,84 @@ class TelegramPlatform:
         token: str,
         *,
         base_url: str = "https://api.telegram.org/bot",
-        limits: Limits = TELEGRAM_LIMITS,
+        limits: Limits = LIMITS,
         handler: ChatHandler | None = None,
+        receive: bool = True,
+        admins: frozenset[str] = frozenset(),
+        menu: Sequence[MenuEntry] = (),
+        request: BaseRequest | None = None,
         timeout: float = 10.0,
     ) -> None:
         if not token:
-            raise ConfigError("Telegram needs a bot token: set BRIEFBOT_TELEGRAM_TOKEN")
+            raise ConfigError(f"Telegram needs a bot token: set {TOKEN_ENV}")
         self.limits = limits
         self.handler = handler
-        self.application: Application = (  # type: ignore[type-arg]
-            ApplicationBuilder()
-            .token(token)
-            .base_url(base_url.rstrip("/"))
-            .concurrent_updates(True)  # one slow chat must not hold up the others
-            .connect_timeout(timeout)
-            .read_timeout(timeout)
-            .write_timeout(timeout)
-            .pool_timeout(timeout)
-            .connection_pool_size(512)
-            .build()
-        )
+        self.receive = receive
+        self.admins = admins
+        self.menu = list(menu)
+        # replies go through the platform's outbox (set by the composition root)
+        self.outbox: Sender | None = None
+        builder = ApplicationBuilder().token(token).base_url(base_url.rstrip("/"))
+        if request is not None:  # an injected transport (tests: httpx.MockTransport)
+            builder = builder.request(request).get_updates_request(request)
+        else:
+            builder = (
+                builder.connect_timeout(timeout)
+                .read_timeout(timeout)
+                .write_timeout(timeout)
+                .pool_timeout(timeout)
+                .connection_pool_size(512)
+            )
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.concurrent_updates(
+            True
+        ).build()  # one slow chat must not hold up others
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_message))
         self.application.add_error_handler(self._on_error)
         self._polling = False
-        # Set by the composition root to the delivery engine's pacer, so replies and
-        # broadcasts share one budget per chat and never trip Telegram's limits together.
-        self.pacer: Pacer | None = None
 
     @property
     def username(self) -> str:
         return str(self.application.bot.username)
 
-    async def start(self, *, polling: bool = True) -> None:
-        """Connect (getMe), register the commands and, if asked, start long polling."""
+    async def start(self) -> None:
+        """Connect (getMe); when receiving, register the commands and start long polling."""
         try:
             await self.application.initialize()
         except InvalidToken as exc:
-            raise ConfigError(
-                "the Telegram bot token was rejected (BRIEFBOT_TELEGRAM_TOKEN)"
-            ) from exc
+            raise AuthRejected(TOKEN_REJECTED) from exc
         except NetworkError as exc:
             raise TransientFailure(f"cannot reach the Telegram Bot API: {exc}") from exc
-        if polling:
-            bot = self.application.bot
-            await bot.set_my_commands([BotCommand(c, zh) for c, zh, _ in BOT_COMMANDS])
-            await bot.set_my_commands(
-                [BotCommand(c, en) for c, _, en in BOT_COMMANDS], language_code="en"
-            )
+        if self.receive:
+            await self._register_commands()
             await self.application.start()
             assert self.application.updater is not None
             await self.application.updater.start_polling(allowed_updates=["message"])
             self._polling = True
-        log.info("telegram connected bot=@%s polling=%s", self.username, polling)
+        log.info("telegram connected bot=@%s polling=%s", self.username, self.receive)
+
+    async def _register_commands(self) -> None:
+        """Everyone's menu in both languages; admins also see the admin commands, in their
+        own private chat's scope (a scope per admin is how Telegram shows a menu to a few)."""
+        bot = self.application.bot
+        public = [m for m in self.menu if not m[3]]
+        for language in ("", "en"):
+            await bot.set_my_commands(
+                [BotCommand(name, en if language else zh) for name, zh, en, _ in public],
+                scope=BotCommandScopeDefault(),
+                language_code=language or None,
+            )
+        for admin in sorted(self.admins):
+            try:
+                scope = BotCommandScopeChat(int(admin))
+                for language in ("", "en"):
+                    await bot.set_my_commands(
+                        [BotCommand(name, en if language else zh) for name, zh, en, _ in self.menu],
+                        scope=scope,
+                        language_code=language or None,
+                    )
+            except (TelegramError, ValueError) as exc:
+                # an admin who never opened a chat with the bot has no scope yet
+                log.warning("admin command menu not set for %s: %s", admin, exc)
 
     async def stop(self) -> None:
         if self._polling:
@@ -145,23 +196,23 @@ class TelegramPlatform:
                 parse_mode=ParseMode.HTML if message.parse_mode == "html" else None,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
-        except RetryAfter as exc:
-            raise RetryLater(_seconds(exc.retry_after)) from exc
-        except ChatMigrated as exc:
-            raise TargetMigrated(str(exc.new_chat_id)) from exc
-        except Forbidden as exc:
-            raise TargetGone(exc.message) from exc
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                raise TargetGone(exc.message) from exc
-            raise PermanentFailure(exc.message) from exc
-        except InvalidToken as exc:
-            raise PermanentFailure("the bot token was rejected") from exc
-        except (TimedOut, NetworkError) as exc:  # includes 5xx answers
-            raise TransientFailure(str(exc) or type(exc).__name__) from exc
         except TelegramError as exc:
-            raise PermanentFailure(str(exc)) from exc
+            raise delivery_error(exc) from exc
         return str(sent.message_id)
+
+    async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
+        """Answer in order through the outbox; a reply that fails is logged, not raised."""
+        kind = TargetKind.SUBSCRIBER if to.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+        target = Target(self.name, to.chat_id, kind)
+        for message in messages:
+            try:
+                if self.outbox is None:
+                    await self.send(target, message)
+                else:
+                    await self.outbox.send(target, message)
+            except DeliveryError as exc:
+                log.warning("reply failed chat=%s: %s", to.chat_id, exc)
+                return
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         try:
@@ -170,6 +221,9 @@ class TelegramPlatform:
             log.warning("getChatMember failed chat=%s: %s", chat_id, exc)
             return False
         return member.status in ADMIN_STATUSES
+
+    async def resolve(self, target: ConfiguredTarget) -> str | None:
+        return target.chat_id or target.name
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -209,26 +263,7 @@ class TelegramPlatform:
         if incoming is None or self.handler is None:
             return
         replies = await self.handler(incoming)
-        await self.reply(incoming.chat_id, replies)
-
-    async def reply(self, chat_id: str, replies: Sequence[OutgoingMessage]) -> None:
-        """Answer in order; a reply that fails is logged, not raised into PTB."""
-        # negative ids are groups and channels: their pacing is per minute, not per second
-        kind = TargetKind.GROUP if chat_id.startswith("-") else TargetKind.SUBSCRIBER
-        target = Target(self.name, chat_id, kind)
-        for reply in replies:
-            for attempt in range(3):
-                if self.pacer is not None:
-                    await self.pacer.wait_turn(target)
-                try:
-                    await self.send(target, reply)
-                    break
-                except RetryLater as exc:
-                    await asyncio.sleep(min(exc.retry_after, 30.0))
-                except (TransientFailure, PermanentFailure, TargetGone) as exc:
-                    log.warning("reply failed chat=%s attempt=%d: %s", chat_id, attempt + 1, exc)
-                    if not isinstance(exc, TransientFailure):
-                        return
+        await self.reply(incoming, replies)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error handling a Telegram update: %r", context.error)

@@ -52,7 +52,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from bot.errors import ConfigError
-from bot.text import mask
+from bot.logs import mask, register_secrets, scrub
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ _STOP_TIMEOUT = 5.0
 
 _module: ModuleType | None = None
 _client_class: type | None = None
-_secrets: set[str] = set()
 
 
 # --- masking -------------------------------------------------------------------------------
@@ -76,19 +75,9 @@ _secrets: set[str] = set()
 mask_id = mask  # one masking rule for every log line
 
 
-_ID_PATTERNS = (
-    re.compile(r"wxid_[A-Za-z0-9_-]{3,}"),
-    re.compile(r"[A-Za-z0-9_-]{5,}@chatroom"),
-)
-
-
 def mask_text(text: str) -> str:
-    """``text`` with wxids, room ids and the tokens given to :func:`make_wechaty` masked."""
-    for secret in _secrets:
-        text = text.replace(secret, mask_id(secret))
-    for pattern in _ID_PATTERNS:
-        text = pattern.sub(lambda m: mask_id(m.group(0)), text)
-    return text
+    """``text`` with wxids, room ids and known tokens masked (briefbot's one redaction rule)."""
+    return scrub(text)
 
 
 class _MaskFilter(logging.Filter):
@@ -299,7 +288,7 @@ def make_wechaty(
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from wechaty_puppet import PuppetOptions
 
-    _secrets.add(token)
+    register_secrets([token])
     options = wechaty.WechatyOptions(
         name=name,
         puppet="wechaty-puppet-service",

@@ -17,15 +17,18 @@ from grpclib.exceptions import ProtocolError, StreamTerminatedError
 
 from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import (
+    AuthRejected,
     BriefbotError,
     ConfigError,
+    DeliveryError,
     PermanentFailure,
     RetryLater,
     TargetGone,
     TransientFailure,
 )
-from bot.platforms.base import WECHAT_LIMITS, ChatHandler, Limits, Pacer
-from bot.platforms.wechat_compat import (
+from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender
+from bot.platforms.wechat import LIMITS, TOKEN_ENV
+from bot.platforms.wechat.compat import (
     WechatyClient,
     check_endpoint,
     check_token,
@@ -72,7 +75,8 @@ class WechatPlatform:
         token: str,
         handler: ChatHandler | None,
         prefixes: Sequence[str] = ("#", "查"),
-        limits: Limits = WECHAT_LIMITS,
+        limits: Limits = LIMITS,
+        admins: frozenset[str] = frozenset(),
         cache_dir: Path | None = None,
         login_timeout: float = 30.0,
         send_timeout: float = 30.0,
@@ -89,9 +93,10 @@ class WechatPlatform:
         self.send_timeout = send_timeout
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        # Set by the composition root to the delivery engine's pacer, so replies and
-        # broadcasts share one budget per chat.
-        self.pacer: Pacer | None = None
+        self.admins = admins
+        # replies go through the platform's outbox (set by the composition root): its
+        # interval, jitter and daily cap hold for every message the account sends
+        self.outbox: Sender | None = None
         self.self_id: str | None = None
         self.self_name = ""
         self.connections = 0  # logins so far, the first one included
@@ -183,7 +188,7 @@ class WechatPlatform:
                     await client.stop()
                     raise ConfigError(
                         f"the WeChat puppet service at {self.endpoint} rejected the token "
-                        "(BRIEFBOT_WECHAT_TOKEN)"
+                        f"({TOKEN_ENV})"
                     ) from exc
             except Exception as exc:
                 self._last_error = _describe(exc)
@@ -247,22 +252,27 @@ class WechatPlatform:
         except _NETWORK_ERRORS as exc:
             raise TransientFailure(f"WeChat gateway unreachable: {_describe(exc)}") from exc
 
-    async def reply(self, conversation_id: str, in_room: bool, replies: Sequence[Any]) -> None:
-        """Answer in order through the pacer; a reply that fails is logged, not raised."""
-        kind = TargetKind.GROUP if in_room else TargetKind.SUBSCRIBER
-        target = Target(self.name, conversation_id, kind)
-        for reply in replies:
-            if self.pacer is not None and not await self.pacer.wait_turn(target):
-                log.warning("wechat.reply_skipped chat=%s reason=cap", mask_id(conversation_id))
-                return
+    async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
+        """Answer in order through the outbox; a reply that fails is logged, not raised."""
+        kind = TargetKind.GROUP if to.chat_kind is ChatKind.GROUP else TargetKind.SUBSCRIBER
+        target = Target(self.name, to.chat_id, kind)
+        for message in messages:
             try:
-                await self.send(target, reply)
-            except RetryLater as exc:
-                log.warning("wechat.reply_failed chat=%s: %s", mask_id(conversation_id), exc)
+                if self.outbox is None:
+                    await self.send(target, message)
+                else:
+                    await self.outbox.send(target, message)
+            except DeliveryError as exc:
+                log.warning("wechat.reply_failed chat=%s: %s", mask_id(to.chat_id), exc)
                 return
-            except (TransientFailure, PermanentFailure, TargetGone) as exc:
-                log.warning("wechat.reply_failed chat=%s: %s", mask_id(conversation_id), exc)
-                return
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
+        # wechaty offers no way to ask who administers a group: only the bot's admins (by
+        # contact id) count as a group's administrators
+        return user_id in self.admins
+
+    async def resolve(self, target: ConfiguredTarget) -> str | None:
+        return await self.resolve_room(room_id=target.chat_id, topic=target.name)
 
     async def resolve_room(
         self, *, room_id: str | None = None, topic: str | None = None
@@ -383,7 +393,7 @@ class WechatPlatform:
                 incoming.mentions_bot,
             )
             replies = await self.handler(incoming)
-            await self.reply(incoming.chat_id, incoming.chat_kind is ChatKind.GROUP, replies)
+            await self.reply(incoming, replies)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -457,7 +467,7 @@ def _delivery_error(exc: GRPCError, chat_id: str) -> BriefbotError:
     if exc.status in _TRANSIENT:
         return TransientFailure(detail)
     if exc.status is Status.UNAUTHENTICATED:
-        return PermanentFailure(f"{detail}: check BRIEFBOT_WECHAT_TOKEN")
+        return AuthRejected(f"{detail}: the puppet service rejected the token, check {TOKEN_ENV}")
     return PermanentFailure(detail)
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from bot.domain import Item
 from bot.errors import ContentError
-from bot.ingest import ParsedDocument, discover, fetch_feed, parse_feed, parse_file
+from bot.ingest.document import ParsedDocument
+from bot.ingest.feed import fetch_feed, parse_feed
+from bot.ingest.files import discover, parse_file
 from bot.store import IngestCounts, Store, item_identity
 
 

@@ -1,4 +1,4 @@
-"""Text helpers shared by the parsers: decoding, cleanup, paragraphs, links, dates and titles."""
+"""Source-text cleanup shared by the parsers: decoding, lines, paragraphs, links, dates, titles."""
 
 from __future__ import annotations
 

@@ -16,21 +16,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import build_core
 from bot.brief import assemble_brief
-from bot.config import (
-    DeliverySettings,
-    RenderSettings,
-    Settings,
-    StoreSettings,
-    TelegramChannel,
-    TelegramSettings,
-    WechatGroup,
-    WechatSettings,
-)
+from bot.config import DeliverySettings, RenderSettings, Secret, Settings, StoreSettings
+from bot.core import build_core
 from bot.errors import BriefbotError
-from bot.importer import import_paths
 from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
+from bot.platforms.telegram import TOKEN_ENV as TELEGRAM_TOKEN
+from bot.platforms.telegram import TelegramChannel, TelegramSettings
+from bot.platforms.wechat import TOKEN_ENV as WECHAT_TOKEN
+from bot.platforms.wechat import WechatGroup, WechatSettings
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.service import Service, build_service, start_service
 
@@ -101,19 +96,25 @@ def demo_settings(telegram: TelegramTestServer, wechat: object | None, folder: P
         store=StoreSettings(url=f"sqlite:///{folder / 'demo.db'}", data_dir=str(folder)),
         render=RenderSettings(),
         delivery=DeliverySettings(backoff_base=0.2),
-        telegram=TelegramSettings(
-            api_base_url=telegram.base_url,
-            admins=(TG_EDITOR,),
-            channels=(TelegramChannel(f"@{TG_CHANNEL_NAME}"),),
-        ),
-        wechat=WechatSettings(
-            endpoint=getattr(wechat, "endpoint", ""),
-            admins=(WX_EDITOR,),
-            groups=(WechatGroup(topic=WX_TOPIC),),
-            global_rate=5.0,  # the demo is quick; real accounts want the default slow pace
-            min_interval=0.3,
-            jitter=0.2,
-        ),
+        platforms={
+            "telegram": TelegramSettings(
+                api_base_url=telegram.base_url,
+                admins=(TG_EDITOR,),
+                channels=(TelegramChannel(f"@{TG_CHANNEL_NAME}"),),
+            ),
+            "wechat": WechatSettings(
+                endpoint=getattr(wechat, "endpoint", ""),
+                admins=(WX_EDITOR,),
+                groups=(WechatGroup(topic=WX_TOPIC),),
+                global_rate=5.0,  # the demo is quick; real accounts want the default slow pace
+                min_interval=0.3,
+                jitter=0.2,
+            ),
+        },
+        secrets={
+            TELEGRAM_TOKEN: Secret(telegram.token),
+            WECHAT_TOKEN: Secret(getattr(wechat, "token", "")),
+        },
     )
 
 
@@ -170,12 +171,6 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         os.environ.setdefault("CACHE_DIR", str(folder / "wechaty"))
         async with sandboxes(with_wechat=skip_wechat is None) as (telegram, wechat):
             settings = demo_settings(telegram, wechat, folder)
-            saved = {
-                k: os.environ.get(k) for k in ("BRIEFBOT_TELEGRAM_TOKEN", "BRIEFBOT_WECHAT_TOKEN")
-            }
-            os.environ["BRIEFBOT_TELEGRAM_TOKEN"] = telegram.token
-            if wechat is not None:
-                os.environ["BRIEFBOT_WECHAT_TOKEN"] = getattr(wechat, "token")  # noqa: B009
             core = build_core(settings)
             service: Service | None = None
             try:
@@ -203,7 +198,6 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 if service is not None:
                     await service.stop()
                 core.store.close()
-                _restore(saved)
     return 0
 
 
@@ -253,11 +247,3 @@ async def _script(
         raise BriefbotError("the brief did not reach every Telegram target")
     if wechat is not None and not group:
         raise BriefbotError("the brief did not reach the WeChat group")
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value

@@ -1,0 +1,44 @@
+"""The short replies in Chinese and English (long ones are templates), and the reader's language."""
+
+from __future__ import annotations
+
+from bot.domain import IncomingMessage
+
+# (Chinese, English)
+TEXTS: dict[str, tuple[str, str]] = {
+    "subscribed": (
+        "已订阅每日AI简报。发送 {prefix}unsubscribe 退订。",
+        "Subscribed to the daily AI brief. {prefix}unsubscribe to stop.",
+    ),
+    "already_subscribed": ("你已经订阅了。", "You are already subscribed."),
+    "unsubscribed": ("已退订。", "Unsubscribed."),
+    "not_subscribed": ("你还没有订阅。", "You are not subscribed."),
+    "group_admin_only": (
+        "只有群管理员可以为本群订阅或退订。",
+        "Only a chat administrator can (un)subscribe this chat.",
+    ),
+    "not_admin": ("此命令仅限管理员使用。", "This command is for admins only."),
+    "no_brief": ("还没有可发送的简报。", "There is no brief yet."),
+    "empty_query": ("请在关键词前加上命令，例如：{example}", "Send a keyword, e.g. {example}"),
+    "bad_query": (
+        "关键词太长或无法识别，请换一个词试试。",
+        "That query is too long or has no words; try one keyword.",
+    ),
+    "bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
+    "sending": ("开始发送 {date} 的简报…", "Sending the brief of {date}…"),
+    "sent": (
+        "{date} 简报发送完成：成功 {sent}，失败 {failed}，跳过 {skipped}，待发 {pending}。",
+        "Brief of {date} done: sent {sent}, failed {failed}, skipped {skipped}, pending {pending}.",
+    ),
+    "unresolved": ("未找到的群：{names}", "Groups not found: {names}"),
+    "send_failed": ("发送失败：{error}", "Send failed: {error}"),
+}
+
+
+def say(key: str, lang: str, **values: object) -> str:
+    zh, en = TEXTS[key]
+    return (en if lang == "en" else zh).format(**values)
+
+
+def language_of(message: IncomingMessage) -> str:
+    return "en" if (message.language or "").lower().startswith("en") else "zh"

@@ -1,0 +1,52 @@
+"""The platform-neutral pieces every entry point needs: settings, store, renderer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.logs import register_secrets
+from bot.platforms import spec, specs
+from bot.platforms.base import ChatRules, Limits
+from bot.render import Renderer
+from bot.store import Store
+
+
+@dataclass
+class Core:
+    """Settings, store and renderer, plus what the registry says about each platform."""
+
+    settings: Settings
+    store: Store
+    renderer: Renderer
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.settings.tz).date()
+
+    def limits(self, platform: str) -> Limits:
+        return platform_limits(self.settings, platform)
+
+    def rules(self, platform: str) -> ChatRules:
+        return spec(platform).rules(self.settings.platform(platform))
+
+    def configured_platforms(self) -> list[str]:
+        """Platforms this deployment uses (a token, an endpoint …), in registry order."""
+        return [
+            name
+            for name, entry in specs().items()
+            if entry.is_configured(self.settings.platform(name), self.settings.secret_values(name))
+        ]
+
+
+def platform_limits(settings: Settings, platform: str) -> Limits:
+    """A platform's declared limits with the rates and lengths its settings override."""
+    return spec(platform).limits(settings.platform(platform))
+
+
+def build_core(settings: Settings, *, database_url: str | None = None) -> Core:
+    register_secrets(settings.all_secrets())
+    store = Store.open(database_url or settings.store.resolved_url())
+    template_dir = Path(settings.render.template_dir) if settings.render.template_dir else None
+    return Core(settings=settings, store=store, renderer=Renderer(template_dir))

@@ -1,0 +1,146 @@
+"""One platform's outbox: every message to that platform leaves through here.
+
+Brief parts, chat replies, admin notices and alerts alike take a turn from the platform's
+pacer, an in-flight slot, the daily cap, and the retry rules: a 429 pauses every send of the
+platform, a network error or 5xx is retried with backoff, a rejected credential stops the
+outbox for good (no request after it can succeed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.config import DeliverySettings
+from bot.delivery.pacer import Pacer, Sleep
+from bot.domain import OutgoingMessage, Target
+from bot.errors import AuthRejected, DeliveryError, OverDailyCap, RetryLater, TransientFailure
+from bot.logs import log_target, scrub
+from bot.platforms.base import Limits, Platform
+
+log = logging.getLogger("briefbot.outbox")
+
+# At most this many 429s in a row for one message before it is left for a later run.
+MAX_RATE_LIMITED = 20
+
+BeforeSend = Callable[[], Awaitable[None]]
+OnRetry = Callable[[DeliveryError], None]
+
+
+@dataclass
+class OutboxStats:
+    sent: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+class Outbox:
+    """Sends one message at a time, paced and retried; raises the final outcome."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        settings: DeliverySettings,
+        pacer: Pacer,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.platform = platform
+        self.settings = settings
+        self.pacer = pacer
+        self.stats = OutboxStats()
+        self.rejected: AuthRejected | None = None
+        self._sleep = sleep
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+
+    @property
+    def name(self) -> str:
+        return self.platform.name
+
+    @property
+    def limits(self) -> Limits:
+        return self.pacer.limits
+
+    async def send(
+        self,
+        target: Target,
+        message: OutgoingMessage,
+        *,
+        before_send: BeforeSend | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> str:
+        """Deliver ``message`` to ``target``; returns the platform's message id.
+
+        Raises :class:`OverDailyCap`, :class:`AuthRejected`, ``RetryLater`` (asked to wait
+        longer than ``max_retry_after``, or too often), ``TransientFailure`` (after
+        ``max_attempts``), or the platform's final answer (``TargetGone``,
+        ``TargetMigrated``, ``PermanentFailure``).
+        """
+        transient = rate_limited = 0
+        while True:
+            self._check_credential()
+            if not self.pacer.reserve():
+                raise OverDailyCap(
+                    f"daily cap of {self.limits.daily_cap} messages reached on {self.name}"
+                )
+            try:
+                async with self.pacer.chat_turn(target), self._in_flight, self.pacer.slot():
+                    self._check_credential()
+                    if before_send is not None:
+                        await before_send()
+                    message_id = await self.platform.send(target, message)
+            except RetryLater as exc:
+                self.pacer.refund()
+                rate_limited += 1
+                self.stats.rate_limited += 1
+                if (
+                    exc.retry_after > self.settings.max_retry_after
+                    or rate_limited > MAX_RATE_LIMITED
+                ):
+                    raise
+                log.warning(
+                    "rate limited chat=%s retry_after=%s", self._who(target), exc.retry_after
+                )
+                self.pacer.hold(exc.retry_after)
+                if on_retry is not None:
+                    on_retry(exc)
+                continue
+            except TransientFailure as exc:
+                self.pacer.refund()
+                transient += 1
+                self.stats.retries += 1
+                if transient >= self.settings.max_attempts:
+                    raise TransientFailure(f"gave up after {transient} attempts: {exc}") from exc
+                delay = min(
+                    self.settings.backoff_max, self.settings.backoff_base * 2 ** (transient - 1)
+                )
+                log.warning(
+                    "transient failure chat=%s error=%s retry_in=%.1fs",
+                    self._who(target),
+                    scrub(str(exc)),
+                    delay,
+                )
+                if on_retry is not None:
+                    on_retry(exc)
+                await self._sleep(delay)
+                continue
+            except AuthRejected as exc:
+                self.pacer.refund()
+                if self.rejected is None:
+                    log.error("%s: %s", self.name, scrub(str(exc)))
+                self.rejected = exc
+                raise
+            except BaseException:
+                self.pacer.refund()
+                raise
+            self.stats.sent += 1
+            return message_id
+
+    def _check_credential(self) -> None:
+        if self.rejected is not None:
+            raise AuthRejected(str(self.rejected))
+
+    def _who(self, target: Target) -> str:
+        return log_target(target.platform, target.chat_id)

@@ -1,0 +1,133 @@
+"""Telegram's registry entry: its settings, limits, chat rules, targets and how to build it.
+
+Light to import: python-telegram-bot is loaded by :meth:`TelegramSpec.build` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.domain import TargetKind
+from bot.platforms.base import (
+    ChatRules,
+    ConfiguredTarget,
+    LengthUnit,
+    Limits,
+    Markup,
+    Platform,
+    PlatformContext,
+    PlatformSpec,
+)
+
+TOKEN_ENV = "BRIEFBOT_TELEGRAM_TOKEN"
+
+# Elements Telegram's HTML parse mode accepts.
+ALLOWED_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+        "tg-emoji",
+    }
+)
+
+# Telegram's documented limits (core.telegram.org/bots/api#sendmessage, bots/faq): text ≤ 4096
+# UTF-16 units and ≤ 100 entities; about 30 msg/s in bulk, 1 msg/s per chat, 20 msg/min per
+# group or channel.
+LIMITS = Limits(
+    max_length=4096,
+    length_unit=LengthUnit.UTF16,
+    markup=Markup.HTML,
+    allowed_tags=ALLOWED_TAGS,
+    max_entities=100,
+    global_rate=30.0,
+    per_chat_interval=1.0,
+    per_group_per_minute=20,
+)
+
+
+@dataclass(frozen=True)
+class TelegramChannel:
+    chat: str  # "@username" or a numeric chat id
+    schedule: str = ""  # "HH:MM" or a cron expression; empty: the default schedule
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    api_base_url: str = "https://api.telegram.org/bot"
+    admins: tuple[int, ...] = ()
+    channels: tuple[TelegramChannel, ...] = ()
+    global_rate: float = 30.0
+    per_chat_interval: float = 1.0
+    per_group_per_minute: int = 20
+    subscriber_schedule: str = ""
+
+
+class TelegramSpec(PlatformSpec[TelegramSettings]):
+    name = "telegram"
+    title = "Telegram"
+    settings_type = TelegramSettings
+    table_lists: ClassVar[Mapping[str, type]] = {"channels": TelegramChannel}
+    secret_env = (TOKEN_ENV,)
+    default_limits = LIMITS
+    ranges = (
+        ("global_rate", 0, False),
+        ("per_chat_interval", 0, True),
+        ("per_group_per_minute", 0, False),
+    )
+
+    def limits(self, settings: TelegramSettings) -> Limits:
+        return LIMITS.with_overrides(
+            global_rate=settings.global_rate,
+            per_chat_interval=settings.per_chat_interval,
+            per_group_per_minute=settings.per_group_per_minute,
+        )
+
+    def rules(self, settings: TelegramSettings) -> ChatRules:
+        return ChatRules(command_prefix="/", admins=frozenset(str(a) for a in settings.admins))
+
+    def is_configured(self, settings: TelegramSettings, secrets: Mapping[str, str]) -> bool:
+        return bool(secrets.get(TOKEN_ENV))
+
+    def missing(self, settings: TelegramSettings, secrets: Mapping[str, str]) -> str:
+        return f"set {TOKEN_ENV}"
+
+    def configured_targets(self, settings: TelegramSettings) -> list[ConfiguredTarget]:
+        return [
+            ConfiguredTarget(ch.chat, ch.chat, TargetKind.CHANNEL, ch.schedule)
+            for ch in settings.channels
+        ]
+
+    def subscriber_schedule(self, settings: TelegramSettings) -> str:
+        return settings.subscriber_schedule
+
+    def build(self, settings: TelegramSettings, context: PlatformContext) -> Platform:
+        from bot.platforms.telegram.adapter import TelegramPlatform
+
+        return TelegramPlatform(
+            context.secrets.get(TOKEN_ENV, ""),
+            base_url=settings.api_base_url,
+            limits=context.limits,
+            handler=context.handler,
+            receive=context.receive,
+            admins=self.admins(settings),
+            menu=context.menu,
+            **context.options,
+        )
+
+
+SPEC = TelegramSpec()

@@ -1,0 +1,150 @@
+"""WeChat's registry entry: its settings, limits, chat rules, targets and how to build it.
+
+Light to import: wechaty (the ``briefbot[wechat]`` extra) is loaded by
+:meth:`WechatSpec.build` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.domain import TargetKind
+from bot.errors import ConfigError
+from bot.platforms.base import (
+    ChatRules,
+    ConfiguredTarget,
+    LengthUnit,
+    Limits,
+    Platform,
+    PlatformContext,
+    PlatformSpec,
+)
+
+TOKEN_ENV = "BRIEFBOT_WECHAT_TOKEN"
+
+# WeChat publishes no limits for personal accounts; these are deliberately conservative so an
+# automated account is not flagged: a message every few seconds with jitter, and a daily cap.
+LIMITS = Limits(
+    max_length=1800,
+    length_unit=LengthUnit.CHARS,
+    global_rate=0.5,
+    per_chat_interval=3.0,
+    per_group_per_minute=None,
+    jitter=2.0,
+    daily_cap=500,
+)
+
+
+@dataclass(frozen=True)
+class WechatGroup:
+    id: str = ""
+    topic: str = ""
+    schedule: str = ""
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    endpoint: str = ""
+    admins: tuple[str, ...] = ()
+    groups: tuple[WechatGroup, ...] = ()
+    prefixes: tuple[str, ...] = ("#", "查")
+    hot_keywords: tuple[str, ...] = ("今日简报",)
+    global_rate: float = 0.5  # messages per second from the account, all groups together
+    min_interval: float = 3.0
+    jitter: float = 2.0
+    daily_cap: int = 500
+    user_cooldown: float = 10.0
+    group_cooldown: float = 3.0
+    max_length: int = 1800  # characters per message
+    subscriber_schedule: str = ""
+
+
+class WechatSpec(PlatformSpec[WechatSettings]):
+    name = "wechat"
+    title = "WeChat"
+    settings_type = WechatSettings
+    table_lists: ClassVar[Mapping[str, type]] = {"groups": WechatGroup}
+    secret_env = (TOKEN_ENV,)
+    default_limits = LIMITS
+    masks_ids = True  # wxids are personal data
+    moved_settings: ClassVar[Mapping[tuple[str, str], str]] = {
+        ("render", "wechat_max_length"): "max_length"
+    }
+    ranges = (
+        ("global_rate", 0, False),
+        ("min_interval", 0, True),
+        ("jitter", 0, True),
+        ("daily_cap", 0, True),
+        ("user_cooldown", 0, True),
+        ("group_cooldown", 0, True),
+        ("max_length", 200, True),
+    )
+
+    def limits(self, settings: WechatSettings) -> Limits:
+        return LIMITS.with_overrides(
+            max_length=settings.max_length,
+            global_rate=settings.global_rate,
+            per_chat_interval=settings.min_interval,
+            jitter=settings.jitter,
+            daily_cap=settings.daily_cap,
+        )
+
+    def rules(self, settings: WechatSettings) -> ChatRules:
+        return ChatRules(
+            command_prefix="#",
+            admins=frozenset(settings.admins),
+            query_prefixes=settings.prefixes,
+            hot_keywords=settings.hot_keywords,
+            user_cooldown=settings.user_cooldown,
+            group_cooldown=settings.group_cooldown,
+            mention_asker_in_groups=True,
+        )
+
+    def is_configured(self, settings: WechatSettings, secrets: Mapping[str, str]) -> bool:
+        return bool(settings.endpoint)
+
+    def has_schedule(self, settings: WechatSettings, secrets: Mapping[str, str]) -> bool:
+        return bool(settings.endpoint)
+
+    def missing(self, settings: WechatSettings, secrets: Mapping[str, str]) -> str:
+        return f"set [wechat] endpoint (or BRIEFBOT_WECHAT_ENDPOINT) and {TOKEN_ENV}"
+
+    def configured_targets(self, settings: WechatSettings) -> list[ConfiguredTarget]:
+        return [
+            ConfiguredTarget(g.topic or g.id, g.id or None, TargetKind.GROUP, g.schedule)
+            for g in settings.groups
+        ]
+
+    def subscriber_schedule(self, settings: WechatSettings) -> str:
+        return settings.subscriber_schedule
+
+    def validate(self, settings: WechatSettings, source: str) -> None:
+        for i, group in enumerate(settings.groups):
+            if not (group.id or group.topic):
+                raise ConfigError(
+                    f"{source}: [[wechat.groups]] entry {i + 1} needs an id or a topic"
+                )
+
+    def build(self, settings: WechatSettings, context: PlatformContext) -> Platform:
+        try:
+            from bot.platforms.wechat.adapter import WechatPlatform
+        except ImportError as exc:
+            raise ConfigError(
+                f"WeChat needs the wechat extra: pip install 'briefbot[wechat]' ({exc})"
+            ) from exc
+
+        return WechatPlatform(
+            endpoint=settings.endpoint,
+            token=context.secrets.get(TOKEN_ENV, ""),
+            handler=context.handler,
+            # the adapter forwards group messages that could be for us; the core decides
+            prefixes=(*settings.prefixes, *settings.hot_keywords),
+            limits=context.limits,
+            admins=self.admins(settings),
+            **context.options,
+        )
+
+
+SPEC = WechatSpec()

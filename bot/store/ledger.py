@@ -1,0 +1,400 @@
+"""The delivery ledger: one row per (brief date, platform, chat), each step committed.
+
+A row is claimed by one run at a time (a compare-and-set on ``attempts``), each part is
+committed as sent before the next part to that chat is tried, and a row whose sent parts
+came from another rendering is never resumed part by part. Writes come in batches (claims
+for a page of targets, the parts sent by many chats in one commit) so that a large fan-out
+costs a few commits per hundred messages, not two per message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import ClaimResult, DeliveryStatus, Target, TargetKind
+from bot.errors import StoreError
+from bot.store.database import Database, aware
+from bot.store.models import DeliveryRow, utcnow
+
+# A delivery in one of these states is done: a later run without --force leaves it alone.
+FINAL_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.GONE, DeliveryStatus.SKIPPED)
+_FINAL = frozenset(s.value for s in FINAL_STATUSES)
+MayTakeOver = Callable[[str, dt.datetime], bool]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    brief_date: dt.date
+    platform: str
+    chat_id: str
+    kind: TargetKind
+    status: DeliveryStatus
+    parts_total: int
+    parts_sent: int
+    attempts: int
+    last_error: str | None
+    message_ids: list[str] = field(default_factory=list)
+    sent_at: dt.datetime | None = None
+
+    @property
+    def target(self) -> Target:
+        return Target(self.platform, self.chat_id, self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class PartSent:
+    """One part the platform accepted, to be committed: ``message_ids`` is the row's whole
+    list so far (the run holding the claim is the only writer of it)."""
+
+    delivery_id: int
+    worker: str
+    parts_sent: int
+    message_ids: tuple[str, ...]
+    last: bool
+
+
+def _delivery(row: DeliveryRow) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        brief_date=row.brief_date,
+        platform=row.platform,
+        chat_id=row.chat_id,
+        kind=TargetKind(row.kind),
+        status=DeliveryStatus(row.status),
+        parts_total=row.parts_total,
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        message_ids=list(row.message_ids or []),
+        sent_at=row.sent_at,
+    )
+
+
+def changed_brief_error(parts_sent: int, parts_total: int) -> str:
+    return (
+        f"the brief changed after {parts_sent} of {parts_total} parts were sent; "
+        "send it again with --force to deliver the new version"
+    )
+
+
+class Ledger(Database):
+    """Deliveries: who got which day's brief, part by part."""
+
+    def prepare_deliveries(
+        self,
+        date: dt.date,
+        targets: Sequence[Target],
+        *,
+        parts_total: Mapping[str, int],
+        content_hash: Mapping[str, str],
+        force: bool,
+    ) -> list[DeliveryRecord]:
+        """Make sure a ledger row exists per target (one statement for the whole batch);
+        with ``force`` reset them to pending. Returns the rows in the targets' order."""
+        if not targets:
+            return []
+        insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        values: list[dict[str, object]] = [
+            {
+                "brief_date": date,
+                "platform": t.platform,
+                "chat_id": t.chat_id,
+                "kind": t.kind.value,
+                "status": DeliveryStatus.PENDING.value,
+                "parts_total": parts_total[t.platform],
+                "parts_sent": 0,
+                "attempts": 0,
+                "message_ids": [],
+                "content_hash": content_hash[t.platform],
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+            for t in targets
+        ]
+        try:
+            with self.session() as s:
+                s.execute(insert(DeliveryRow).values(values).on_conflict_do_nothing())
+                rows = self._rows_for(s, date, targets)
+                if force:
+                    for target in targets:
+                        row = rows[(target.platform, target.chat_id)]
+                        row.status = DeliveryStatus.PENDING.value
+                        row.parts_total, row.parts_sent = parts_total[target.platform], 0
+                        row.message_ids = []
+                        row.last_error, row.sent_at = None, None
+                        row.content_hash = content_hash[target.platform]
+                        # a run still sending the old version loses its claim
+                        row.claimed_by, row.attempts = None, row.attempts + 1
+                    s.flush()
+                return [_delivery(rows[(t.platform, t.chat_id)]) for t in targets]
+        except IntegrityError as exc:
+            raise StoreError(
+                f"ledger conflict preparing deliveries for {date}: {exc.orig}"
+            ) from exc
+
+    @staticmethod
+    def _rows_for(
+        s: object, date: dt.date, targets: Sequence[Target]
+    ) -> dict[tuple[str, str], DeliveryRow]:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        by_platform: dict[str, list[str]] = {}
+        for target in targets:
+            by_platform.setdefault(target.platform, []).append(target.chat_id)
+        rows: dict[tuple[str, str], DeliveryRow] = {}
+        for platform, chat_ids in by_platform.items():
+            for row in s.scalars(
+                select(DeliveryRow).where(
+                    DeliveryRow.brief_date == date,
+                    DeliveryRow.platform == platform,
+                    DeliveryRow.chat_id.in_(chat_ids),
+                )
+            ):
+                rows[(row.platform, row.chat_id)] = row
+        return rows
+
+    def claim(
+        self,
+        delivery_id: int,
+        worker: str,
+        *,
+        content_hash: str,
+        parts_total: int,
+        may_take_over: MayTakeOver,
+    ) -> tuple[ClaimResult, DeliveryRecord | None]:
+        """Claim one delivery for ``worker`` (see :meth:`claim_many`)."""
+        [(result, record)] = self.claim_many(
+            [delivery_id],
+            worker,
+            content_hash={delivery_id: content_hash},
+            parts_total={delivery_id: parts_total},
+            may_take_over=may_take_over,
+        )
+        return result, record
+
+    def claim_many(
+        self,
+        delivery_ids: Sequence[int],
+        worker: str,
+        *,
+        content_hash: Mapping[int, str],
+        parts_total: Mapping[int, int],
+        may_take_over: MayTakeOver,
+    ) -> list[tuple[ClaimResult, DeliveryRecord | None]]:
+        """Claim deliveries for ``worker`` in one transaction; per id, what happened and the
+        claimed row.
+
+        A row another worker is sending is left alone unless ``may_take_over`` says that
+        worker is gone. Each claim is a compare-and-set on ``attempts``, so two runs racing
+        for one row cannot both win. A row whose sent parts came from a different rendering
+        is failed: resuming it part by part would repeat or skip text.
+        """
+        out: list[tuple[ClaimResult, DeliveryRecord | None]] = []
+        with self.session() as s:
+            rows = {
+                r.id: r
+                for r in s.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(delivery_ids)))
+            }
+            for delivery_id in delivery_ids:
+                row = rows.get(delivery_id)
+                digest = content_hash[delivery_id]
+                if row is None or row.status in _FINAL:
+                    out.append((ClaimResult.DONE, None))
+                    continue
+                if (
+                    row.status == DeliveryStatus.SENDING.value
+                    and row.claimed_by not in (None, worker)
+                    and not may_take_over(row.claimed_by or "", aware(row.updated_at))
+                ):
+                    out.append((ClaimResult.BUSY, None))
+                    continue
+                if row.parts_sent and row.content_hash not in (None, digest):
+                    row.status = DeliveryStatus.FAILED.value
+                    row.claimed_by = None
+                    row.last_error = changed_brief_error(row.parts_sent, row.parts_total)
+                    out.append((ClaimResult.CONTENT_CHANGED, _delivery(row)))
+                    continue
+                result = s.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery_id, DeliveryRow.attempts == row.attempts)
+                    .values(
+                        status=DeliveryStatus.SENDING.value,
+                        attempts=row.attempts + 1,
+                        claimed_by=worker,
+                        content_hash=digest,
+                        parts_total=parts_total[delivery_id],
+                        updated_at=utcnow(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if not result.rowcount:  # type: ignore[attr-defined]
+                    out.append((ClaimResult.BUSY, None))
+                    continue
+                s.refresh(row)
+                out.append((ClaimResult.CLAIMED, _delivery(row)))
+        return out
+
+    def record_parts_sent(self, parts: Sequence[PartSent]) -> list[bool]:
+        """Commit parts the platform accepted, many chats in one transaction (group commit).
+
+        A row whose part is the last one is marked sent in the same statement. Per part:
+        False if its worker no longer holds the claim (another run took the row over).
+        """
+        out: list[bool] = []
+        now = utcnow()
+        with self.session() as s:
+            for part in parts:
+                values: dict[str, object] = {
+                    "parts_sent": part.parts_sent,
+                    "message_ids": list(part.message_ids),
+                    "updated_at": now,
+                }
+                if part.last:
+                    values.update(
+                        status=DeliveryStatus.SENT.value,
+                        last_error=None,
+                        claimed_by=None,
+                        sent_at=now,
+                    )
+                result = s.execute(
+                    update(DeliveryRow)
+                    .where(
+                        DeliveryRow.id == part.delivery_id,
+                        DeliveryRow.claimed_by == part.worker,
+                        DeliveryRow.status == DeliveryStatus.SENDING.value,
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                out.append(bool(result.rowcount))  # type: ignore[attr-defined]
+        return out
+
+    def record_part_sent(
+        self, delivery_id: int, worker: str, part_index: int, message_id: str, *, last: bool
+    ) -> bool:
+        """Commit one part as sent (see :meth:`record_parts_sent`)."""
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            ids = tuple(row.message_ids or ()) if row is not None else ()
+        return self.record_parts_sent(
+            [PartSent(delivery_id, worker, part_index + 1, (*ids, message_id), last)]
+        )[0]
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        *,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """Record an outcome and release the claim (only ``worker``'s claim, if named)."""
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None or (worker is not None and row.claimed_by != worker):
+                return
+            row.status = status.value
+            row.last_error = error
+            row.claimed_by = None
+            if status is DeliveryStatus.SENT:
+                row.sent_at = utcnow()
+
+    def touch_claim(self, delivery_id: int, worker: str) -> bool:
+        """Renew ``worker``'s claim; False if the row is no longer its to send."""
+        with self.session() as s:
+            result = s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.claimed_by == worker,
+                    DeliveryRow.status == DeliveryStatus.SENDING.value,
+                )
+                .values(updated_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_claims(self, delivery_ids: Sequence[int], worker: str) -> None:
+        """Give rows back as pending (a send cancelled at shutdown, a rejected token)."""
+        if not delivery_ids:
+            return
+        with self.session() as s:
+            s.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id.in_(delivery_ids),
+                    DeliveryRow.claimed_by == worker,
+                    DeliveryRow.status == DeliveryStatus.SENDING.value,
+                )
+                .values(status=DeliveryStatus.PENDING.value, claimed_by=None, updated_at=utcnow())
+            )
+
+    def release_claim(self, delivery_id: int, worker: str) -> None:
+        self.release_claims([delivery_id], worker)
+
+    def retarget_delivery(self, delivery_id: int, new_chat_id: str) -> DeliveryRecord | None:
+        """Move a delivery to the chat's new id; returns the row to continue with.
+
+        If the new chat already has a row for that day, the old row is closed as skipped and
+        the new one is returned, or None when it is already finished.
+        """
+        with self.session() as s:
+            row = s.get(DeliveryRow, delivery_id)
+            if row is None:
+                return None
+            other = s.scalars(
+                select(DeliveryRow).where(
+                    DeliveryRow.brief_date == row.brief_date,
+                    DeliveryRow.platform == row.platform,
+                    DeliveryRow.chat_id == new_chat_id,
+                )
+            ).one_or_none()
+            if other is None:
+                row.chat_id = new_chat_id
+                return _delivery(row)
+            row.status = DeliveryStatus.SKIPPED.value
+            row.claimed_by = None
+            row.last_error = f"chat migrated to {new_chat_id}, which has its own delivery"
+            if other.status in _FINAL:
+                return None
+            return _delivery(other)
+
+    def parts_sent_since(self, platform: str, since: dt.datetime) -> int:
+        """Messages the ledger recorded as sent on ``platform`` since ``since`` (daily caps)."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(DeliveryRow.message_ids).where(
+                    DeliveryRow.platform == platform, DeliveryRow.updated_at >= since
+                )
+            )
+            return sum(len(ids or []) for ids in rows)
+
+    def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
+        with self.session() as s:
+            query = select(DeliveryRow).where(DeliveryRow.brief_date == date)
+            if platform:
+                query = query.where(DeliveryRow.platform == platform)
+            return [_delivery(r) for r in s.scalars(query.order_by(DeliveryRow.id))]
+
+    def delivery_counts(self, date: dt.date, platform: str | None = None) -> dict[str, int]:
+        """How many deliveries of ``date`` are in each status (counted in the database)."""
+        with self.session() as s:
+            query = select(DeliveryRow.status, func.count()).where(DeliveryRow.brief_date == date)
+            if platform:
+                query = query.where(DeliveryRow.platform == platform)
+            return {status: n for status, n in s.execute(query.group_by(DeliveryRow.status))}
+
+    def last_delivery_date(self, platform: str | None = None) -> dt.date | None:
+        with self.session() as s:
+            query = select(func.max(DeliveryRow.brief_date))
+            if platform:
+                query = query.where(DeliveryRow.platform == platform)
+            return s.scalar(query)
