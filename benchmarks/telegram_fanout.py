@@ -30,11 +30,12 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import httpx
 
-from bot.app import build_core
-from bot.config import DeliverySettings, Settings, StoreSettings, TelegramSettings
-from bot.dispatch import Audience
+from bot.core import build_core
+from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.platforms.telegram import TelegramSettings
+from bot.broadcast import Audience
 from bot.domain import DeliveryStatus
-from bot.importer import import_paths
+from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
 from bot.service import build_service, start_platforms
 
@@ -115,7 +116,7 @@ async def engine_run(base_url: str, subscribers: int, rate: float, folder: Path)
     """One fan-out by the real engine and PTB client; returns timing and ledger figures."""
     settings = Settings(
         store=StoreSettings(url=f"sqlite:///{folder / 'bench.db'}"),
-        telegram=TelegramSettings(api_base_url=base_url, global_rate=rate),
+        platforms={"telegram": TelegramSettings(api_base_url=base_url, global_rate=rate)},
     )
     os.environ["BRIEFBOT_TELEGRAM_TOKEN"] = TOKEN
     core = build_core(settings)

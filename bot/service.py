@@ -8,14 +8,14 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.broadcast import Audience, SendResult, send_brief
 from bot.chat.router import Commands, SendOutcome, menu
 from bot.core import Core
-from bot.delivery import DeliveryEngine, Outbox, Pacer, ProgressCallback
+from bot.delivery import DeliveryEngine, Outbox, ProgressCallback, build_outbox
 from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target
 from bot.errors import ConfigError, DeliveryError, NothingToSend
 from bot.logs import scrub
@@ -186,16 +186,6 @@ class Service:
                 log.exception("error stopping %s", name)
 
 
-def _daily_count(core: Core, platform: str) -> Callable[[dt.date], int]:
-    """Messages the ledger says went out on ``platform`` since midnight (the brief's zone)."""
-
-    def count(day: dt.date) -> int:
-        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=core.settings.tz)
-        return core.store.parts_sent_since(platform, midnight.astimezone(dt.UTC))
-
-    return count
-
-
 def build_service(
     core: Core,
     *,
@@ -227,8 +217,9 @@ def build_service(
                 options=dict((options or {}).get(name, {})),
             ),
         )
-        pacer = Pacer(adapter.limits, today=core.today, already_sent=_daily_count(core, name))
-        outbox = Outbox(adapter, settings.delivery, pacer)
+        outbox = build_outbox(
+            adapter, core.store, settings.delivery, today=core.today, timezone=settings.tz
+        )
         adapter.outbox = outbox  # replies, notices and briefs share one outbound path
 
         async def notify(

@@ -15,8 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_documented_example_loads_and_equals_defaults() -> None:
     example = load_settings(REPO / "config" / "briefbot.toml", environ={})
     defaults = load_settings(None, environ={})
-    assert example.telegram == defaults.telegram
-    assert example.wechat == defaults.wechat
+    assert example.platforms == defaults.platforms
     assert example.brief == defaults.brief
     assert example.schedule == defaults.schedule
 
@@ -34,11 +33,11 @@ def test_file_then_environment(tmp_path: Path) -> None:
         "BRIEFBOT_WECHAT_PREFIXES": "#, 查",
     }
     s = load_settings(cfg, environ=env)
-    assert s.telegram.admins == (1, 2)
-    assert s.telegram.global_rate == 100.0
-    assert s.telegram.channels[0].chat == "@ai"
-    assert s.wechat.groups[0].topic == "AI简报交流群"
-    assert s.wechat.prefixes == ("#", "查")
+    assert s.platform("telegram").admins == (1, 2)
+    assert s.platform("telegram").global_rate == 100.0
+    assert s.platform("telegram").channels[0].chat == "@ai"
+    assert s.platform("wechat").groups[0].topic == "AI简报交流群"
+    assert s.platform("wechat").prefixes == ("#", "查")
     assert s.store.resolved_url() == "sqlite:///x.db"
 
 
@@ -77,9 +76,19 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_tokens_only_from_environment_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BRIEFBOT_TELEGRAM_TOKEN", "123:SECRET")
     s = load_settings(None)
-    assert s.telegram_token.reveal() == "123:SECRET"
-    assert "SECRET" not in repr(s.telegram_token) and "SECRET" not in str(s.telegram_token)
+    assert s.secret_values("telegram") == {"BRIEFBOT_TELEGRAM_TOKEN": "123:SECRET"}
+    token = s.secrets["BRIEFBOT_TELEGRAM_TOKEN"]
+    assert "SECRET" not in repr(token) and "SECRET" not in str(token)
     assert "SECRET" not in repr(s)
+
+
+def test_a_setting_a_platform_took_over_still_works_where_it_was(tmp_path: Path) -> None:
+    cfg = tmp_path / "old.toml"
+    cfg.write_text("[render]\nwechat_max_length = 900\n", encoding="utf-8")
+    assert load_settings(cfg, environ={}).platform("wechat").max_length == 900
+    cfg.write_text("[render]\nwechat_max_length = 900\n[wechat]\nmax_length = 800\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[render\] wechat_max_length is now \[wechat\] max_length"):
+        load_settings(cfg, environ={})
 
 
 @pytest.mark.parametrize(
@@ -105,7 +114,7 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\$BRIEFBOT_TELEGRAM_ADMINS"):
         load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "@alice"})
     settings = load_settings(None, environ={"BRIEFBOT_TELEGRAM_ADMINS": "1, 2"})
-    assert settings.telegram.admins == (1, 2)
+    assert settings.platform("telegram").admins == (1, 2)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])

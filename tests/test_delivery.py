@@ -1,8 +1,9 @@
-"""The platform-neutral delivery engine: ledger, pacing, outcomes, resumption.
+"""The platform-neutral delivery engine and outbox: ledger, pacing, outcomes, resumption.
 
 These tests drive the engine through a scripted implementation of briefbot's own Platform
 interface on a virtual clock; the real clients are exercised in test_telegram_*.py and
-test_wechat_*.py against the loopback servers.
+test_wechat_*.py against the loopback servers, and test_outcomes.py holds one table of
+outcomes for the scripted platform and both real adapters.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from itertools import pairwise
 import pytest
 
 from bot.config import DeliverySettings
-from bot.delivery import DeliveryEngine, Pacer
-from bot.domain import DeliveryStatus, OutgoingMessage, Target, TargetKind
+from bot.delivery import DeliveryEngine, Outbox, Pacer, build_outbox
+from bot.domain import ClaimResult, DeliveryStatus, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import (
+    AuthRejected,
     DeliveryError,
+    OverDailyCap,
     PermanentFailure,
     RetryLater,
     TargetGone,
     TargetMigrated,
     TransientFailure,
 )
-from bot.platforms.base import TELEGRAM_LIMITS, Limits
+from bot.platforms.base import ConfiguredTarget, Limits, Sender
+from bot.platforms.telegram import LIMITS as TELEGRAM_LIMITS
 from bot.store import Store
 
 DAY = dt.date(2026, 11, 27)
@@ -68,27 +72,71 @@ class VirtualClock:
 
 
 class ScriptedPlatform:
-    """Records what it delivers; ``script`` may raise an outcome for a given send."""
+    """Records what it delivers; ``script`` may raise an outcome for a given send, and
+    ``latency`` says how long (virtual seconds) a send takes before it arrives."""
 
     name = "telegram"
 
     def __init__(self, clock: VirtualClock, limits: Limits = TELEGRAM_LIMITS) -> None:
         self.limits = limits
         self.clock = clock
+        self.outbox: Sender | None = None
         self.delivered: list[tuple[str, str, float]] = []
+        self.started: list[float] = []
         self.script: Callable[[Target, OutgoingMessage, int], DeliveryError | None] = (
             lambda t, m, n: None
         )
+        self.latency: Callable[[int], float] = lambda n: 0.0
         self.calls = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
     async def send(self, target: Target, message: OutgoingMessage) -> str:
         self.calls += 1
-        error = self.script(target, message, self.calls)
+        call = self.calls
+        self.started.append(self.clock())
+        error = self.script(target, message, call)
         if error is not None:
             raise error
-        await asyncio.sleep(0)
+        delay = self.latency(call)
+        if delay:
+            await self.clock.sleep(delay)
+        else:
+            await asyncio.sleep(0)
         self.delivered.append((target.chat_id, message.text, self.clock()))
         return str(len(self.delivered))
+
+    async def reply(self, to: IncomingMessage, messages: list[OutgoingMessage]) -> None:
+        assert self.outbox is not None
+        for message in messages:
+            await self.outbox.send(Target(self.name, to.chat_id), message)
+
+    async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
+        return False
+
+    async def resolve(self, target: ConfiguredTarget) -> str | None:
+        return target.chat_id
+
+
+def make_outbox(
+    store: Store, platform: ScriptedPlatform, **settings: float
+) -> Outbox:
+    clock = platform.clock
+    outbox = build_outbox(
+        platform,
+        store,
+        DeliverySettings(**settings),  # type: ignore[arg-type]
+        today=lambda: DAY,
+        timezone=dt.UTC,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    platform.outbox = outbox
+    return outbox
 
 
 def make_engine(
@@ -96,13 +144,12 @@ def make_engine(
 ) -> tuple[DeliveryEngine, ScriptedPlatform, VirtualClock]:
     clock = VirtualClock()
     platform = ScriptedPlatform(clock, limits)
+    outbox = make_outbox(store, platform, **settings)
     engine = DeliveryEngine(
         store,
-        {"telegram": platform},
+        {"telegram": outbox},
         DeliverySettings(**settings),  # type: ignore[arg-type]
         clock=clock,
-        sleep=clock.sleep,
-        today=lambda: DAY,
     )
     return engine, platform, clock
 
@@ -178,12 +225,12 @@ def test_pacer_adds_jitter_within_bounds() -> None:
 
     async def run() -> None:
         for _ in range(20):
-            assert await pacer.wait_turn(target)
-            stamps.append(clock.now)
+            async with pacer.chat_turn(target), pacer.slot():
+                stamps.append(clock.now)
 
     asyncio.run(run())
     gaps = [b - a for a, b in pairwise(stamps)]
-    assert all(3.0 <= g <= 5.0 + 1e-9 for g in gaps)
+    assert all(3.0 <= g <= 3.0 * 1.05 + 2.0 + 1e-9 for g in gaps)
     assert len({round(g, 3) for g in gaps}) > 1  # jitter varies
 
 
@@ -310,14 +357,7 @@ async def test_daily_cap_leaves_the_rest_pending(store: Store) -> None:
 async def test_two_runs_at_once_send_each_part_once(store: Store) -> None:
     engine, platform, _ = make_engine(store)
     targets = subscribers(store, 6)
-    other = DeliveryEngine(
-        store,
-        {"telegram": platform},
-        DeliverySettings(),
-        clock=platform.clock,
-        sleep=platform.clock.sleep,
-        today=lambda: DAY,
-    )
+    other = DeliveryEngine(store, engine.outboxes, DeliverySettings(), clock=platform.clock)
     await asyncio.gather(
         engine.deliver(DAY, {"telegram": PARTS}, targets),
         other.deliver(DAY, {"telegram": PARTS}, [*targets, targets[0]]),  # and a duplicate
@@ -340,14 +380,29 @@ async def test_migration_into_a_chat_that_has_its_own_delivery(store: Store) -> 
 
 
 async def test_a_rejected_token_stops_the_fan_out_and_leaves_rows_pending(store: Store) -> None:
-    from bot.errors import ConfigError
-
     engine, platform, _ = make_engine(store)
-    targets = subscribers(store, 5)
-    platform.script = lambda t, m, n: ConfigError("the bot token was rejected")
-    with pytest.raises(ConfigError, match="token"):
+    targets = subscribers(store, 50)
+    platform.script = lambda t, m, n: AuthRejected("the bot token was rejected: check it")
+    with pytest.raises(AuthRejected, match="token"):
         await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
-    assert platform.calls < 5
+    assert platform.calls == 1  # paced: nothing else was in flight
+    assert {r.status for r in store.deliveries(DAY)} == {DeliveryStatus.PENDING}
+    # and no message of any kind leaves this outbox any more
+    with pytest.raises(AuthRejected):
+        await engine.outboxes["telegram"].send(targets[0], OutgoingMessage("hi"))
+    assert platform.calls == 1
+
+
+async def test_unpaced_a_rejected_token_costs_at_most_one_request_per_in_flight_slot(
+    store: Store,
+) -> None:
+    unpaced = TELEGRAM_LIMITS.with_overrides(global_rate=float("inf"), per_chat_interval=0.0)
+    engine, platform, _ = make_engine(store, unpaced, max_in_flight=4)
+    platform.latency = lambda n: 0.5  # requests overlap
+    platform.script = lambda t, m, n: AuthRejected("token rejected")
+    with pytest.raises(AuthRejected):
+        await engine.deliver(DAY, {"telegram": PARTS[:1]}, subscribers(store, 100))
+    assert 1 <= platform.calls <= 4
     assert {r.status for r in store.deliveries(DAY)} == {DeliveryStatus.PENDING}
 
 
@@ -388,8 +443,8 @@ async def test_two_sends_to_one_chat_keep_its_spacing() -> None:
     stamps: list[float] = []
 
     async def send() -> None:
-        assert await pacer.wait_turn(group)
-        stamps.append(clock.now)
+        async with pacer.chat_turn(group), pacer.slot():
+            stamps.append(clock.now)
 
     await asyncio.gather(send(), send(), send())  # a broadcast and two replies at once
     stamps.sort()
@@ -420,14 +475,118 @@ def test_force_takes_the_row_from_a_run_still_sending(store: Store) -> None:
     [row] = store.prepare_deliveries(
         DAY, [target], parts_total={"telegram": 2}, content_hash={"telegram": "a"}, force=False
     )
-    store.start_attempt(
-        row.id, "old", content_hash="a", parts_total=2, may_take_over=lambda *_: False
-    )
+    store.claim(row.id, "old", content_hash="a", parts_total=2, may_take_over=lambda *_: False)
     store.prepare_deliveries(
         DAY, [target], parts_total={"telegram": 2}, content_hash={"telegram": "b"}, force=True
     )
     assert not store.record_part_sent(row.id, "old", 0, "m1", last=False)
-    claimed, _ = store.start_attempt(
+    result, claimed = store.claim(
         row.id, "new", content_hash="b", parts_total=2, may_take_over=lambda *_: False
     )
+    assert result is ClaimResult.CLAIMED
     assert claimed is not None and claimed.parts_sent == 0
+
+
+def max_in_window(stamps: list[float], window: float) -> int:
+    """The most stamps in any closed window of that length."""
+    stamps = sorted(stamps)
+    return max(
+        (sum(1 for t in stamps[i:] if t <= start + window) for i, start in enumerate(stamps)),
+        default=0,
+    )
+
+
+async def test_slow_and_uneven_requests_never_bunch_at_the_platform(store: Store) -> None:
+    """Requests that take up to 0.9 s arrive anywhere between start and answer: in no
+    second may more than the rate arrive, counting either end."""
+    engine, platform, _ = make_engine(store)
+    platform.latency = lambda n: (n * 7919 % 9) / 10  # 0 … 0.8 s, uneven
+    await engine.deliver(DAY, {"telegram": PARTS}, subscribers(store, 40))
+    assert len(platform.delivered) == 120
+    assert max_in_window(platform.started, 1.0) <= 30
+    assert max_in_window([t for _, _, t in platform.delivered], 1.0) <= 30
+
+
+async def test_a_reply_during_a_broadcast_takes_its_turn_in_the_same_budget(store: Store) -> None:
+    engine, platform, clock = make_engine(store)
+    targets = subscribers(store, 30)
+    reply_target = targets[0]  # a subscriber who searches while receiving the brief
+
+    async def reply_soon() -> float:
+        await clock.sleep(0.5)
+        await engine.outboxes["telegram"].send(reply_target, OutgoingMessage("search results"))
+        return clock.now
+
+    report, replied_at = await asyncio.gather(
+        engine.deliver(DAY, {"telegram": PARTS}, targets), reply_soon()
+    )
+    assert report.count(DeliveryStatus.SENT) == 30
+    assert replied_at < 3.0 + clock.now - clock.now + 1000.0 + 3.0  # answered while sending
+    to_reader = [t for chat, _, t in platform.delivered if chat == reply_target.chat_id]
+    assert len(to_reader) == 4 and all(b - a >= 1.0 for a, b in pairwise(sorted(to_reader)))
+    assert max_in_window([t for _, _, t in platform.delivered], 1.0) <= 30
+
+
+async def test_a_429_on_a_reply_pauses_the_whole_platform(store: Store) -> None:
+    engine, platform, clock = make_engine(store)
+    targets = subscribers(store, 20)
+    paused: list[float] = []
+
+    def script(t: Target, m: OutgoingMessage, n: int) -> DeliveryError | None:
+        if m.text == "reply" and not paused:
+            paused.append(clock.now)
+            return RetryLater(5)
+        return None
+
+    platform.script = script
+
+    async def reply_soon() -> None:
+        await clock.sleep(0.2)
+        await engine.outboxes["telegram"].send(Target("telegram", "777"), OutgoingMessage("reply"))
+
+    await asyncio.gather(engine.deliver(DAY, {"telegram": PARTS}, targets), reply_soon())
+    [at] = paused
+    during = [t for _, _, t in platform.delivered if at < t < at + 5.0 - 1e-6]
+    assert during == []  # nothing of the broadcast went out while the platform said wait
+    assert any(text == "reply" for _, text, _ in platform.delivered)
+
+
+async def test_replies_count_against_the_daily_cap_and_keep_the_interval(store: Store) -> None:
+    limits = Limits(
+        max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=3, per_chat_interval=3.0
+    )
+    engine, platform, _ = make_engine(store, limits)
+    outbox = engine.outboxes["telegram"]
+    group = Target("telegram", "room", TargetKind.GROUP)
+    await outbox.send(group, OutgoingMessage("answer 1"))
+    await outbox.send(group, OutgoingMessage("admin notice"))
+    stamps = [t for _, _, t in platform.delivered]
+    assert stamps[1] - stamps[0] >= 3.0
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, subscribers(store, 3))
+    assert report.count(DeliveryStatus.SENT) == 1 and report.count(DeliveryStatus.PENDING) == 2
+    with pytest.raises(OverDailyCap):
+        await outbox.send(group, OutgoingMessage("answer 2"))
+    assert len(platform.delivered) == 3
+
+
+async def test_transient_errors_on_a_reply_are_retried(store: Store) -> None:
+    engine, platform, _ = make_engine(store, backoff_base=0.5)
+    platform.script = lambda t, m, n: TransientFailure("502") if n < 3 else None
+    await engine.outboxes["telegram"].send(Target("telegram", "1"), OutgoingMessage("hi"))
+    assert [text for _, text, _ in platform.delivered] == ["hi"] and platform.calls == 3
+
+
+async def test_a_large_fan_out_streams_its_targets_and_commits_in_groups(store: Store) -> None:
+    unpaced = TELEGRAM_LIMITS.with_overrides(global_rate=float("inf"), per_chat_interval=0.0)
+    engine, platform, _ = make_engine(store, unpaced)
+    targets = [Target("telegram", str(n)) for n in range(1200)]
+
+    async def pages():  # type: ignore[no-untyped-def]
+        for start in range(0, len(targets), 300):
+            yield targets[start : start + 300]
+
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, pages())
+    assert report.count(DeliveryStatus.SENT) == 1200
+    assert len(platform.delivered) == 1200
+    assert engine.commits.commits < 1200  # parts of many chats share a commit
+    assert store.delivery_counts(DAY) == {"sent": 1200}

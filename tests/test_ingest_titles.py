@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ingest.text import TITLE_MAX_WIDTH, clean_line, derive_title, width
+from bot.ingest.cleanup import TITLE_MAX_WIDTH, clean_line, derive_title, width
 
 
 @pytest.mark.parametrize(

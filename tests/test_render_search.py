@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from bot.domain import Item, Link
-from bot.platforms.base import WECHAT_LIMITS
+from bot.platforms.wechat import LIMITS as WECHAT_LIMITS
 from bot.render import Renderer
 
 renderer = Renderer()

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from bot.domain import Brief, Item, Link
 from bot.errors import RenderError
-from bot.platforms.base import TELEGRAM_LIMITS, LengthUnit, Limits
+from bot.platforms.base import LengthUnit, Limits
+from bot.platforms.telegram import LIMITS as TELEGRAM_LIMITS
 from bot.render import BLOCK_BREAK, Renderer, measure, split_rendered, utf16_len
 
 DAY = dt.date(2026, 11, 27)
@@ -322,7 +323,7 @@ def test_block_break_in_content_cannot_force_a_split() -> None:
     ],
 )
 def test_malformed_html_is_a_render_error(html: str, problem: str) -> None:
-    from bot.render.environment import TELEGRAM_TAGS as ALLOWED
+    from bot.platforms.telegram import ALLOWED_TAGS as ALLOWED
 
     with pytest.raises(RenderError, match=problem):
         split_rendered(html, TELEGRAM_LIMITS, html_mode=True, allowed_tags=ALLOWED)

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain import Brief, Item, Link
-from bot.platforms.base import WECHAT_LIMITS, Limits
+from bot.platforms.base import Limits
+from bot.platforms.wechat import LIMITS as WECHAT_LIMITS
 from bot.render import BLOCK_BREAK, Renderer
 
 DAY = dt.date(2026, 11, 27)

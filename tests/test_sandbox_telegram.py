@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import math
+import sys
 import time
 
 import httpx
@@ -22,8 +24,9 @@ from telegram.error import (
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from bot.sandbox.telegram_api import FloodControl, TelegramTestServer
+from bot.sandbox.telegram_api import Arrival, FloodControl, TelegramTestServer
 from bot.sandbox.telegram_html import EntityParseError, parse_html, utf16_len
+from bot.sandbox.telegram_limits import max_in_window
 from tests.sandbox_fixtures import (
     ALICE,
     BOB,
@@ -116,6 +119,24 @@ def _send(flood: FloodControl, chat: int, private: bool, now: float) -> int:
     if not wait:
         flood.record(chat, private=private, now=now)
     return wait
+
+
+def test_max_in_window_counts_a_closed_window() -> None:
+    arrivals = [
+        Arrival(10.0, "sendMessage", 1),
+        Arrival(10.5, "getMe", None),
+        Arrival(11.0, "sendMessage", 2),  # exactly one window after the first: same window
+        Arrival(11.25, "sendMessage", 1),
+        Arrival(11.5, "sendMessage", 1),
+    ]
+    assert max_in_window(arrivals, 1.0, method="sendMessage") == 3  # 11.0, 11.25, 11.5
+    assert max_in_window(arrivals, 1.0, method="SENDMESSAGE", chat_id=1) == 2
+    assert max_in_window(arrivals, 1.0) == 4  # every method: 10.5 … 11.5
+    assert max_in_window(arrivals, 0.0, chat_id=1) == 1
+    assert max_in_window(arrivals[::-1], 1.0, method="sendMessage") == 3  # order is irrelevant
+    assert max_in_window([], 1.0) == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        max_in_window(arrivals, -1.0)
 
 
 # ── the Bot API through PTB ──────────────────────────────────────────────────────────────
@@ -373,3 +394,265 @@ async def test_application_answers_a_command(telegram_server: TelegramTestServer
 async def _pending_updates(server: TelegramTestServer) -> list[object]:
     async with Bot(server.token, base_url=server.base_url) as bot:
         return list(await bot.get_updates())
+
+
+# ── holds: a request provably in flight ──────────────────────────────────────────────────
+
+
+async def test_held_request_is_received_but_not_delivered_until_released(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    telegram_server.set_limits(private_per_second=math.inf)
+    hold = telegram_server.hold_requests(chat_id=ALICE, after=1)
+    await telegram_bot.send_message(ALICE, "first passes")
+    second = asyncio.create_task(telegram_bot.send_message(ALICE, "second is held"))
+    await hold.wait_held(1)
+    assert hold.held == 1 and hold.matched == 2
+    assert [m.text for m in telegram_server.messages_to(ALICE)] == ["first passes"]
+    assert telegram_server.stats["requests"]["sendMessage"] == 2  # received and counted
+    assert [a.chat_id for a in telegram_server.arrivals if a.method == "sendMessage"] == [
+        ALICE,
+        ALICE,
+    ]
+    await telegram_bot.send_message(BOB, "other chats pass")
+    assert not second.done()
+
+    hold.release()
+    assert hold.held == 0 and hold.released
+    message = await second
+    assert message.text == "second is held"
+    await telegram_bot.send_message(ALICE, "later ones pass")
+    texts = [m.text for m in telegram_server.messages_to(ALICE)]
+    assert texts == ["first passes", "second is held", "later ones pass"]
+    assert (hold.held_total, hold.abandoned) == (1, 0)
+
+
+async def test_cancelled_client_abandons_its_held_request(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    hold = telegram_server.hold_requests()
+    sending = asyncio.create_task(telegram_bot.send_message(ALICE, "never delivered"))
+    await hold.wait_held()
+    sending.cancel()
+    await hold.wait_abandoned()
+    assert hold.held == 0
+    hold.release()
+    await telegram_bot.send_message(ALICE, "after the crash")
+    assert [m.text for m in telegram_server.sent] == ["after the crash"]
+    assert sending.cancelled()
+
+
+async def test_killed_client_process_abandons_its_held_request(
+    telegram_server: TelegramTestServer,
+) -> None:
+    hold = telegram_server.hold_requests(method="sendMessage", chat_id=ALICE)
+    body = json.dumps({"chat_id": ALICE, "text": "from a process that dies"})
+    script = (
+        "import sys, httpx\n"
+        "httpx.post(sys.argv[1], content=sys.argv[2], "
+        "headers={'content-type': 'application/json'}, timeout=60)\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, telegram_server.method_url("sendMessage"), body
+    )
+    try:
+        await hold.wait_held(timeout=30)  # the child imports httpx first
+        process.kill()
+        await process.wait()
+        await hold.wait_abandoned()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    hold.release()
+    assert telegram_server.sent == []
+    assert [a.chat_id for a in telegram_server.arrivals] == [ALICE]
+
+
+async def test_deliver_first_hold_delivers_and_holds_the_answer(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    hold = telegram_server.hold_requests(chat_id=f"@{CHANNEL_USERNAME}", deliver_first=True)
+    sending = asyncio.create_task(telegram_bot.send_message(CHANNEL, "delivered, unheard"))
+    await hold.wait_held()
+    assert [m.text for m in telegram_server.messages_to(CHANNEL)] == ["delivered, unheard"]
+    sending.cancel()
+    await hold.wait_abandoned()
+    hold.release()
+    assert len(telegram_server.messages_to(CHANNEL)) == 1
+
+
+async def test_holds_apply_per_method_and_in_turn(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    get_chat = telegram_server.hold_requests(method="getChat")
+    any_method = telegram_server.hold_requests(method=None, chat_id=GROUP, after=1)
+    await telegram_bot.send_message(GROUP, "first to the group passes")
+    await telegram_bot.get_me()  # no chat: not the group's hold
+    asking = asyncio.create_task(telegram_bot.get_chat(GROUP))
+    await get_chat.wait_held()
+    assert any_method.matched == 1  # not reached yet: holds apply one after the other
+    get_chat.release()
+    await any_method.wait_held()
+    any_method.release()
+    assert (await asking).id == GROUP
+    assert "getChat" in repr(get_chat) and "released" in repr(get_chat)
+
+
+async def test_stop_aborts_held_requests(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    hold = telegram_server.hold_requests()
+    sending = asyncio.create_task(telegram_bot.send_message(ALICE, "x", read_timeout=10))
+    await hold.wait_held()
+    started = time.monotonic()
+    await telegram_server.stop()
+    with pytest.raises(NetworkError):
+        await sending
+    assert time.monotonic() - started < 1.0
+    assert hold.aborted and not hold.released and hold.held == 0
+    assert telegram_server.sent == [] and telegram_server.holds == []
+    with pytest.raises(TimeoutError, match="aborted"):
+        await hold.wait_held(timeout=0.1)
+    with pytest.raises(RuntimeError, match="start"):
+        telegram_server.hold_requests()
+
+
+# ── arrivals: pacing measured at the server ──────────────────────────────────────────────
+
+
+async def test_arrivals_count_every_authorised_request_before_faults_and_limits(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    before = time.monotonic()
+    await telegram_bot.send_message(ALICE, "1")
+    await telegram_bot.send_message(ALICE, "2")
+    with pytest.raises(RetryAfter):  # flood control: the third is refused, but it arrived
+        await telegram_bot.send_message(ALICE, "3")
+    telegram_server.faults.add("server_error", chat_id=BOB)
+    with pytest.raises(NetworkError):
+        await telegram_bot.send_message(BOB, "injected failure, still an arrival")
+    await telegram_bot.send_message(f"@{CHANNEL_USERNAME}", "by username")
+    with pytest.raises(BadRequest):
+        await telegram_bot.send_message(-777, "unknown chat keeps its number")
+    async with httpx.AsyncClient() as client:
+        await client.get(telegram_server.base_url + "999:WRONG/sendMessage")  # not authorised
+
+    sends = [a for a in telegram_server.arrivals if a.method == "sendMessage"]
+    assert [a.chat_id for a in sends] == [ALICE, ALICE, ALICE, BOB, CHANNEL, -777]
+    assert all(before <= a.t <= time.monotonic() for a in sends)
+    assert [a.t for a in telegram_server.arrivals] == sorted(a.t for a in telegram_server.arrivals)
+    assert telegram_server.arrivals[0].method == "getMe"  # PTB's initialize
+    assert len(telegram_server.sent) == 3
+    assert telegram_server.max_in_window(60.0) == 6
+    assert telegram_server.max_in_window(60.0, chat_id=ALICE) == 3
+    assert telegram_server.max_in_window(60.0, method=None) == len(telegram_server.arrivals)
+    assert telegram_server.max_in_window(0.0) == 1
+
+    telegram_server.reset_stats()
+    assert telegram_server.arrivals == [] and telegram_server.max_in_window() == 0
+
+
+# ── token revocation ─────────────────────────────────────────────────────────────────────
+
+
+async def test_revoked_token_answers_401_like_a_wrong_one(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    await telegram_bot.send_message(ALICE, "before")
+    old_url = telegram_server.method_url("getMe")
+    telegram_server.revoke_token()
+    with pytest.raises(InvalidToken):
+        await telegram_bot.send_message(ALICE, "after")
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(old_url)
+    assert (answer.status_code, answer.json()) == (
+        401,
+        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+    )
+    assert [m.text for m in telegram_server.sent] == ["before"]
+    # refused before it is counted or stamped, as a wrong token is
+    assert telegram_server.stats["requests"]["sendMessage"] == 1
+    assert [a.method for a in telegram_server.arrivals].count("sendMessage") == 1
+
+
+async def test_revoke_with_a_replacement_token(telegram_server: TelegramTestServer) -> None:
+    old = telegram_server.token
+    with pytest.raises(ValueError, match="same bot id"):
+        telegram_server.revoke_token("999:OTHER-BOT")
+    telegram_server.revoke_token("123456:NEW-SECRET")
+    assert telegram_server.token == "123456:NEW-SECRET"
+    async with Bot(telegram_server.token, base_url=telegram_server.base_url) as bot:
+        await bot.send_message(ALICE, "with the new token")
+    with pytest.raises(InvalidToken):
+        async with Bot(old, base_url=telegram_server.base_url):
+            pass
+    with pytest.raises(ValueError, match="not used before"):
+        telegram_server.revoke_token(old)
+
+
+async def test_held_request_finishes_after_revocation(
+    telegram_server: TelegramTestServer, telegram_bot: Bot
+) -> None:
+    hold = telegram_server.hold_requests()
+    sending = asyncio.create_task(telegram_bot.send_message(ALICE, "authorised on arrival"))
+    await hold.wait_held()
+    telegram_server.revoke_token()
+    hold.release()
+    assert (await sending).text == "authorised on arrival"
+
+
+# ── request bodies ───────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("encoding", ["json", "form", "multipart"])
+async def test_send_message_body_encodings(
+    telegram_server: TelegramTestServer, encoding: str
+) -> None:
+    """The real Bot API takes JSON, urlencoded and multipart bodies; PTB sends the latter two,
+    other clients (and curl users) the first, with real JSON types instead of strings."""
+    keyboard = {"inline_keyboard": [[{"text": "原文", "url": "https://example.com"}]]}
+    params: dict[str, object] = {
+        "chat_id": ALICE,
+        "text": "<b>简报</b>",
+        "parse_mode": "HTML",
+        "reply_markup": keyboard,
+        "link_preview_options": {"is_disabled": True},
+    }
+    as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+    async with httpx.AsyncClient() as client:
+        url = telegram_server.method_url("sendMessage")
+        if encoding == "json":
+            answer = await client.post(url, json=params)
+        elif encoding == "form":
+            answer = await client.post(url, data=as_strings)
+        else:
+            answer = await client.post(url, data=as_strings, files={"unused": b"x"})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert result["text"] == "简报"
+    assert result["entities"] == [{"type": "bold", "offset": 0, "length": 2}]
+    assert result["reply_markup"] == keyboard
+    [sent] = telegram_server.sent
+    assert (sent.chat_id, sent.link_preview_disabled, sent.reply_markup) == (ALICE, True, keyboard)
+
+
+async def test_bad_json_body_is_a_400_and_still_an_arrival(
+    telegram_server: TelegramTestServer,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        url = telegram_server.method_url("sendMessage")
+        headers = {"content-type": "application/json; charset=utf-8"}
+        answer = await client.post(url, content=b"{not json", headers=headers)
+        assert (answer.status_code, answer.json()["description"]) == (
+            400,
+            "Bad Request: can't parse JSON request body",
+        )
+        answer = await client.post(url, json=[ALICE, "x"])
+        assert answer.json()["description"] == (
+            "Bad Request: the JSON request body must be an object"
+        )
+    assert [(a.method, a.chat_id) for a in telegram_server.arrivals] == [
+        ("sendMessage", None),
+        ("sendMessage", None),
+    ]

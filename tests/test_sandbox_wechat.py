@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 
 from bot.errors import ConfigError
-from bot.platforms.wechat_compat import check_python, load_wechaty, make_wechaty, mask_id
-from bot.sandbox.wechat_puppet import WechatPuppetServer
+from bot.platforms.wechat.compat import check_python, load_wechaty, make_wechaty, mask_id
+from bot.sandbox.wechat_puppet import SendFailure, WechatPuppetServer
 from tests.wechat_fixtures import (
     ALICE,
     BOB,
@@ -240,3 +241,187 @@ async def test_unknown_room_payload_is_not_found(server: WechatPuppetServer) -> 
         with pytest.raises(GRPCError) as failure:
             await stub.room_payload(id="999@chatroom")
     assert failure.value.status is Status.NOT_FOUND
+
+
+# --- send faults --------------------------------------------------------------------------
+
+# Every status a gateway answers a send with that briefbot tells apart, as the client sees it.
+SEND_STATUSES = [
+    Status.RESOURCE_EXHAUSTED,  # rate limited
+    Status.UNAVAILABLE,  # transient
+    Status.NOT_FOUND,  # gone
+    Status.PERMISSION_DENIED,  # gone
+    Status.INVALID_ARGUMENT,  # permanent
+    Status.UNAUTHENTICATED,  # the token
+]
+
+
+async def test_each_injected_send_status_reaches_the_client(
+    server: WechatPuppetServer, client: ClientRun
+) -> None:
+    room = await client.bot.Room.find(TOPIC)
+    for status in SEND_STATUSES:
+        failure = server.fail_next_send(ROOM, status=status)
+        with pytest.raises(GRPCError) as failed:
+            await room.say(f"fails with {status.name}")
+        assert failed.value.status is status
+        assert str(failed.value.message).startswith("injected: ")
+        assert (failure.hits, failure.remaining) == (1, 0)
+    await room.say("then it works")
+    assert [s.text for s in server.texts_to(ROOM)] == ["then it works"]
+    assert server.send_failures == []
+
+
+async def test_send_failures_per_conversation_or_for_the_next_n(
+    server: WechatPuppetServer,
+) -> None:
+    async with raw_stub(server, server.token) as stub:
+        gone = server.fail_next_send(ALICE, None, status=Status.PERMISSION_DENIED)
+        for _ in range(3):  # count=None: until cleared
+            with pytest.raises(GRPCError) as failed:
+                await stub.message_send_text(conversation_id=ALICE, text="x")
+            assert failed.value.status is Status.PERMISSION_DENIED
+        await stub.message_send_text(conversation_id=BOB, text="other conversations pass")
+        assert gone.hits == 3 and gone.remaining is None
+
+        server.clear_send_failures()
+        next_two = server.fail_next_send(
+            count=2, status=Status.RESOURCE_EXHAUSTED, message="slow down"
+        )
+        outcomes = []
+        for conversation in (ALICE, BOB, ALICE):
+            try:
+                await stub.message_send_text(conversation_id=conversation, text="y")
+                outcomes.append("sent")
+            except GRPCError as err:
+                outcomes.append(f"{err.status.name}: {err.message}")
+    assert outcomes == ["RESOURCE_EXHAUSTED: slow down", "RESOURCE_EXHAUSTED: slow down", "sent"]
+    assert next_two.hits == 2
+    assert [s.text for s in server.sent] == ["other conversations pass", "y"]
+    with pytest.raises(ValueError, match="at least 1"):
+        server.fail_next_send(count=0)
+    assert isinstance(next_two, SendFailure)
+
+
+# --- holds: a send provably in flight -----------------------------------------------------
+
+
+async def test_held_send_is_received_but_not_delivered_until_released(
+    server: WechatPuppetServer, client: ClientRun
+) -> None:
+    room = await client.bot.Room.find(TOPIC)
+    hold = server.hold_sends(ROOM, after=1)
+    await room.say("first passes")
+    saying = asyncio.create_task(room.say("second is held"))
+    await hold.wait_held()
+    assert [s.text for s in server.texts_to(ROOM)] == ["first passes"]
+    assert [a.chat_id for a in server.arrivals] == [ROOM, ROOM]
+    await client.bot.Contact.load(CAROL).say("other conversations pass")
+    assert not saying.done()
+    hold.release()
+    await saying
+    assert [s.text for s in server.texts_to(ROOM)] == ["first passes", "second is held"]
+    assert (hold.matched, hold.held_total, hold.abandoned) == (2, 1, 0)
+
+
+async def test_cancelled_send_abandons_its_held_request(
+    server: WechatPuppetServer, client: ClientRun
+) -> None:
+    room = await client.bot.Room.find(TOPIC)
+    hold = server.hold_sends()
+    saying = asyncio.create_task(room.say("never delivered"))
+    await hold.wait_held()
+    saying.cancel()
+    await hold.wait_abandoned()
+    hold.release()
+    await room.say("after the crash")
+    assert [s.text for s in server.sent] == ["after the crash"]
+
+
+async def test_deliver_first_hold_delivers_and_holds_the_answer(
+    server: WechatPuppetServer, client: ClientRun
+) -> None:
+    room = await client.bot.Room.find(TOPIC)
+    hold = server.hold_sends(ROOM, deliver_first=True)
+    saying = asyncio.create_task(room.say("delivered, unheard"))
+    await hold.wait_held()
+    [delivered] = await server.wait_for_texts(ROOM, 1)
+    assert delivered.text == "delivered, unheard"
+    saying.cancel()
+    await hold.wait_abandoned()
+    hold.release()
+    assert len(server.texts_to(ROOM)) == 1
+
+
+async def test_stop_aborts_held_sends(server: WechatPuppetServer) -> None:
+    hold = server.hold_sends()
+    async with raw_stub(server, server.token) as stub:
+        sending = asyncio.create_task(stub.message_send_text(conversation_id=ALICE, text="x"))
+        await hold.wait_held()
+        started = time.monotonic()
+        await server.stop()
+        with pytest.raises((GRPCError, StreamTerminatedError, ConnectionError)):
+            await sending
+    assert time.monotonic() - started < 1.0
+    assert hold.aborted and hold.held == 0 and server.holds == []
+    assert server.sent == []
+    with pytest.raises(RuntimeError, match="start"):
+        server.hold_sends()
+
+
+# --- arrivals and token revocation ----------------------------------------------------------
+
+
+async def test_arrivals_count_every_send_before_failures(server: WechatPuppetServer) -> None:
+    before = time.monotonic()
+    async with raw_stub(server, server.token) as stub:
+        await stub.message_send_text(conversation_id=ROOM, text="1")
+        server.fail_next_send(ROOM, status=Status.RESOURCE_EXHAUSTED)
+        with pytest.raises(GRPCError):
+            await stub.message_send_text(conversation_id=ROOM, text="refused, still arrived")
+        with pytest.raises(GRPCError):
+            await stub.message_send_text(conversation_id="999@chatroom", text="unknown")
+        await stub.message_send_text(conversation_id=ALICE, text="2")
+        await stub.version()  # not a send
+    assert [(a.method, a.chat_id) for a in server.arrivals] == [
+        ("MessageSendText", ROOM),
+        ("MessageSendText", ROOM),
+        ("MessageSendText", "999@chatroom"),
+        ("MessageSendText", ALICE),
+    ]
+    assert all(before <= a.t <= time.monotonic() for a in server.arrivals)
+    assert server.max_in_window(60.0) == 4
+    assert server.max_in_window(60.0, conversation_id=ROOM) == 2
+    assert server.max_in_window(0.0) == 1
+    server.reset_stats()
+    assert server.arrivals == [] and server.max_in_window() == 0
+
+
+async def test_revoked_token_refuses_every_later_call(
+    server: WechatPuppetServer, client: ClientRun
+) -> None:
+    room = await client.bot.Room.find(TOPIC)
+    await room.say("before")
+    server.revoke_token()
+    with pytest.raises(GRPCError) as refused:
+        await room.say("after")
+    assert refused.value.status is Status.UNAUTHENTICATED
+    assert [s.text for s in server.sent] == ["before"]
+    assert len(server.arrivals) == 1  # refused before it counts as a send
+    async with raw_stub(server, server.token) as stub:
+        with pytest.raises(GRPCError) as refused:
+            await stub.version()
+    assert refused.value.status is Status.UNAUTHENTICATED
+
+
+async def test_revoke_with_a_replacement_token(server: WechatPuppetServer) -> None:
+    old = server.token
+    server.revoke_token("insecure_rotated")
+    async with raw_stub(server, "insecure_rotated") as stub:
+        assert (await stub.version()).version == "briefbot-loopback"
+    async with raw_stub(server, old) as stub:
+        with pytest.raises(GRPCError) as refused:
+            await stub.version()
+    assert refused.value.status is Status.UNAUTHENTICATED
+    with pytest.raises(ValueError, match="not used before"):
+        server.revoke_token(old)

@@ -17,18 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.app import build_core
-from bot.config import (
-    ScheduleSettings,
-    Settings,
-    StoreSettings,
-    TelegramChannel,
-    TelegramSettings,
-    WechatGroup,
-    WechatSettings,
-)
+from bot.core import build_core
+from bot.config import ScheduleSettings, Settings, StoreSettings
+from bot.platforms.telegram import TelegramChannel, TelegramSettings
+from bot.platforms.wechat import WechatGroup, WechatSettings
 from bot.errors import ConfigError
-from bot.importer import import_paths
+from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.scheduler import next_runs_from_config, parse_trigger, schedule_entries
@@ -97,20 +91,22 @@ def test_bad_schedules_name_the_setting(spec: str) -> None:
 
 def test_entries_group_targets_by_schedule() -> None:
     settings = Settings(
-        telegram=TelegramSettings(
-            channels=(
-                TelegramChannel("@a", "07:30"),
-                TelegramChannel("@b"),
-                TelegramChannel("@c", "07:30"),
-            )
-        ),
-        wechat=WechatSettings(
-            groups=(
-                WechatGroup(topic="AI简报交流群", schedule="09:00"),
-                WechatGroup(id="r@chatroom"),
+        platforms={
+            "telegram": TelegramSettings(
+                channels=(
+                    TelegramChannel("@a", "07:30"),
+                    TelegramChannel("@b"),
+                    TelegramChannel("@c", "07:30"),
+                )
             ),
-            subscriber_schedule="30 8 * * 1-5",
-        ),
+            "wechat": WechatSettings(
+                groups=(
+                    WechatGroup(topic="AI简报交流群", schedule="09:00"),
+                    WechatGroup(id="r@chatroom"),
+                ),
+                subscriber_schedule="30 8 * * 1-5",
+            ),
+        }
     )
     entries = {e.job_id: e for e in schedule_entries(settings, ["telegram", "wechat"])}
     assert entries["brief:telegram:channels:07:30"].only == ("@a", "@c")
@@ -140,7 +136,9 @@ class Rig:
         self.server = server
         self.settings = Settings(
             store=StoreSettings(url=f"sqlite:///{tmp_path / 'sched.db'}"),
-            telegram=TelegramSettings(api_base_url=server.base_url, admins=(BOB,)),
+            platforms={
+                "telegram": TelegramSettings(api_base_url=server.base_url, admins=(BOB,))
+            },
             schedule=ScheduleSettings(default="08:00", misfire_grace=3600),
         )
         core = build_core(self.settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from bot.domain import BriefInfo, DeliveryStatus, Link, Target, TargetKind
+from bot.domain import ClaimResult, BriefInfo, DeliveryStatus, Link, Target, TargetKind
 from bot.errors import StoreError
 from bot.store import Store, item_identity
 from tests.factories import DAY, make_item
@@ -135,7 +135,7 @@ def _prepare(
 
 
 def _claim(store: Store, row_id: int, worker: str, digest: str = "h1", stale: bool = False):  # type: ignore[no-untyped-def]
-    return store.start_attempt(
+    return store.claim(
         row_id, worker, content_hash=digest, parts_total=2, may_take_over=lambda _w, _t: stale
     )
 
@@ -144,8 +144,8 @@ def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
     target = Target("telegram", "42")
     [row] = _prepare(store, target)
     assert row.status is DeliveryStatus.PENDING
-    claimed, _ = _claim(store, row.id, "w1")
-    assert claimed is not None and claimed.attempts == 1
+    result, claimed = _claim(store, row.id, "w1")
+    assert result is ClaimResult.CLAIMED and claimed is not None and claimed.attempts == 1
     assert store.record_part_sent(row.id, "w1", 0, "m1", last=False)
     assert store.record_part_sent(row.id, "w1", 1, "m2", last=True)
     [done] = store.deliveries(DAY)
@@ -155,7 +155,7 @@ def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
         ["m1", "m2"],
     )
     assert done.sent_at is not None
-    assert _claim(store, row.id, "w2") == (None, "already delivered")
+    assert _claim(store, row.id, "w2") == (ClaimResult.DONE, None)
     [same] = _prepare(store, target)
     assert same.status is DeliveryStatus.SENT and same.id == row.id
     [forced] = _prepare(store, target, parts=3, force=True)
@@ -164,11 +164,11 @@ def test_ledger_prepare_claim_progress_finish(store: Store) -> None:
 
 def test_a_live_claim_excludes_other_workers(store: Store) -> None:
     [row] = _prepare(store, Target("telegram", "42"))
-    assert _claim(store, row.id, "w1")[0] is not None
-    assert _claim(store, row.id, "w2") == (None, "being sent by another run")
+    assert _claim(store, row.id, "w1")[0] is ClaimResult.CLAIMED
+    assert _claim(store, row.id, "w2") == (ClaimResult.BUSY, None)
     assert not store.record_part_sent(row.id, "w2", 0, "m", last=False)
     taken, _ = _claim(store, row.id, "w2", stale=True)  # w1 died: w2 may take over
-    assert taken is not None
+    assert taken is ClaimResult.CLAIMED
     assert not store.record_part_sent(row.id, "w1", 0, "m", last=False)  # w1 lost its claim
 
 
@@ -176,8 +176,9 @@ def test_a_changed_brief_is_not_resumed_part_by_part(store: Store) -> None:
     [row] = _prepare(store, Target("telegram", "42"))
     _claim(store, row.id, "w1")
     store.record_part_sent(row.id, "w1", 0, "m1", last=False)
-    claimed, why = _claim(store, row.id, "w2", digest="h2", stale=True)
-    assert claimed is None and "--force" in why
+    result, record = _claim(store, row.id, "w2", digest="h2", stale=True)
+    assert result is ClaimResult.CONTENT_CHANGED
+    assert record is not None and "--force" in (record.last_error or "")
     [failed] = store.deliveries(DAY)
     assert failed.status is DeliveryStatus.FAILED
 
@@ -188,4 +189,36 @@ def test_release_claim_makes_the_row_pending_again(store: Store) -> None:
     store.release_claim(row.id, "w1")
     [again] = store.deliveries(DAY)
     assert again.status is DeliveryStatus.PENDING
-    assert _claim(store, row.id, "w2")[0] is not None
+    assert _claim(store, row.id, "w2")[0] is ClaimResult.CLAIMED
+
+
+def test_parts_of_many_chats_commit_together_and_a_lost_claim_is_reported(store: Store) -> None:
+    from bot.store import PartSent
+
+    rows = store.prepare_deliveries(
+        DAY,
+        [Target("telegram", str(n)) for n in range(3)],
+        parts_total={"telegram": 1},
+        content_hash={"telegram": "h"},
+        force=False,
+    )
+    claims = store.claim_many(
+        [r.id for r in rows],
+        "w1",
+        content_hash={r.id: "h" for r in rows},
+        parts_total={r.id: 1 for r in rows},
+        may_take_over=lambda _w, _t: False,
+    )
+    assert [c[0] for c in claims] == [ClaimResult.CLAIMED] * 3
+    store.release_claim(rows[2].id, "w1")  # as if another run had taken this one
+    done = store.record_parts_sent(
+        [PartSent(r.id, "w1", 1, (f"m{n}",), last=True) for n, r in enumerate(rows)]
+    )
+    assert done == [True, True, False]
+    statuses = {d.chat_id: d.status for d in store.deliveries(DAY)}
+    assert statuses == {
+        "0": DeliveryStatus.SENT,
+        "1": DeliveryStatus.SENT,
+        "2": DeliveryStatus.PENDING,
+    }
+    assert store.delivery_counts(DAY) == {"sent": 2, "pending": 1}

@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Core, build_core
-from bot.config import (
-    DeliverySettings,
-    Settings,
-    StoreSettings,
-    TelegramChannel,
-    TelegramSettings,
-)
-from bot.dispatch import Audience
+from bot.core import Core, build_core
+from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.platforms.telegram import TelegramChannel, TelegramSettings
+from bot.broadcast import Audience
 from bot.domain import DeliveryStatus
-from bot.importer import import_paths
+from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.service import Service, build_service, start_platforms
@@ -52,11 +47,13 @@ class Harness:
 def make_settings(server: TelegramTestServer, tmp_path: Path) -> Settings:
     return Settings(
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'b.db'}"),
-        telegram=TelegramSettings(
-            api_base_url=server.base_url,
-            admins=(ALICE,),
-            channels=(TelegramChannel(f"@{CHANNEL_USERNAME}"),),
-        ),
+        platforms={
+            "telegram": TelegramSettings(
+                api_base_url=server.base_url,
+                admins=(ALICE,),
+                channels=(TelegramChannel(f"@{CHANNEL_USERNAME}"),),
+            )
+        },
         delivery=DeliverySettings(backoff_base=0.05, backoff_max=0.2),
     )
 

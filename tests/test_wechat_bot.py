@@ -13,20 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.app import Core, build_core
+from bot.core import Core, build_core
 from bot.brief import assemble_brief
-from bot.config import (
-    DeliverySettings,
-    RenderSettings,
-    Settings,
-    StoreSettings,
-    WechatGroup,
-    WechatSettings,
-)
+from bot.config import DeliverySettings, RenderSettings, Settings, StoreSettings
+from bot.platforms.wechat import WechatGroup, WechatSettings
 from bot.domain import Brief, DeliveryStatus
-from bot.importer import import_paths
+from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
-from bot.platforms.wechat import WechatPlatform
+from bot.platforms.wechat.adapter import WechatPlatform
 from bot.sandbox.wechat_puppet import SentText, WechatPuppetServer
 from bot.service import Service, build_service, start_platforms
 from tests.wechat_fixtures import (
@@ -109,9 +103,9 @@ def make_settings(server: WechatPuppetServer, tmp_path: Path, **wechat: Any) -> 
     } | wechat
     return Settings(
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'b.db'}"),
-        render=RenderSettings(wechat_max_length=MAX_LENGTH),
+        render=RenderSettings(),
         delivery=DeliverySettings(backoff_base=0.05, backoff_max=0.2),
-        wechat=WechatSettings(**options),
+        platforms={"wechat": WechatSettings(**{"max_length": MAX_LENGTH, **options})},
     )
 
 

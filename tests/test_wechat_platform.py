@@ -13,7 +13,7 @@ from grpclib.const import Status
 
 from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import ConfigError, RetryLater, TargetGone, TransientFailure
-from bot.platforms.wechat import WechatPlatform
+from bot.platforms.wechat.adapter import WechatPlatform
 from bot.sandbox.wechat_puppet import WechatPuppetServer
 from tests.wechat_fixtures import (
     ALICE,

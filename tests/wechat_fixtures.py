@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.platforms.wechat_compat import make_wechaty, reset_wechaty_state
+from bot.platforms.wechat.compat import make_wechaty, reset_wechaty_state
 from bot.sandbox.wechat_puppet import WechatPuppetServer
 
 SELF_ID = "wxid_briefbot"

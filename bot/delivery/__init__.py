@@ -3,7 +3,7 @@ through the ledger. Every message that leaves briefbot goes through an :class:`O
 
 from bot.delivery.claims import PROCESS_NONCE, claim_is_stale, default_worker_id
 from bot.delivery.engine import DeliveryEngine, DeliveryReport, Outcome, ProgressCallback
-from bot.delivery.outbox import Outbox
+from bot.delivery.outbox import Outbox, build_outbox
 from bot.delivery.pacer import Pacer
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Outcome",
     "Pacer",
     "ProgressCallback",
+    "build_outbox",
     "claim_is_stale",
     "default_worker_id",
 ]

@@ -9,6 +9,7 @@ next part to the same chat is sent, and never before the platform accepted it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -90,6 +91,13 @@ class GroupCommit:
             self._flusher = asyncio.create_task(self._flush())
         # shielded: a cancelled sender must not leave its accepted part uncommitted
         return await asyncio.shield(future)
+
+    async def settle(self) -> None:
+        """Wait until every part handed in so far is committed (at shutdown: a part the
+        platform accepted is recorded before its row is given back)."""
+        while self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._flusher)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -280,7 +288,9 @@ class DeliveryEngine:
         try:
             return await self._send_parts(job, claim, report)
         except asyncio.CancelledError:
-            # shutdown: give the row back so the next run resumes it at once
+            # shutdown: record what the platform accepted, then give the row back so the
+            # next run resumes it at once
+            await self.commits.settle()
             self.store.release_claim(job.row.id, claim)
             raise
         except AuthRejected:

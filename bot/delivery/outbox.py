@@ -9,16 +9,20 @@ outbox for good (no request after it can succeed).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import DeliverySettings
-from bot.delivery.pacer import Pacer, Sleep
+from bot.delivery.pacer import Clock, Pacer, Sleep
 from bot.domain import OutgoingMessage, Target
 from bot.errors import AuthRejected, DeliveryError, OverDailyCap, RetryLater, TransientFailure
 from bot.logs import log_target, scrub
 from bot.platforms.base import Limits, Platform
+from bot.store import Store
 
 log = logging.getLogger("briefbot.outbox")
 
@@ -144,3 +148,27 @@ class Outbox:
 
     def _who(self, target: Target) -> str:
         return log_target(target.platform, target.chat_id)
+
+
+def build_outbox(
+    platform: Platform,
+    store: Store,
+    settings: DeliverySettings,
+    *,
+    today: Callable[[], dt.date],
+    timezone: dt.tzinfo,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> Outbox:
+    """An outbox whose daily cap counts, after a restart, what the ledger says went out on
+    ``platform`` since midnight in ``timezone``."""
+
+    def sent_earlier(day: dt.date) -> int:
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=timezone)
+        return store.parts_sent_since(platform.name, midnight.astimezone(dt.UTC))
+
+    pacer = Pacer(
+        platform.limits, clock=clock, sleep=sleep, rng=rng, today=today, already_sent=sent_earlier
+    )
+    return Outbox(platform, settings, pacer, sleep=sleep)

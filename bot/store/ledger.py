@@ -210,10 +210,13 @@ class Ledger(Database):
                 if row is None or row.status in _FINAL:
                     out.append((ClaimResult.DONE, None))
                     continue
-                if (
-                    row.status == DeliveryStatus.SENDING.value
-                    and row.claimed_by not in (None, worker)
-                    and not may_take_over(row.claimed_by or "", aware(row.updated_at))
+                if row.status == DeliveryStatus.SENDING.value and (
+                    # a run never holds a row twice (a migration into a chat it is sending to)
+                    row.claimed_by == worker
+                    or (
+                        row.claimed_by is not None
+                        and not may_take_over(row.claimed_by, aware(row.updated_at))
+                    )
                 ):
                     out.append((ClaimResult.BUSY, None))
                     continue
