@@ -30,13 +30,13 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import httpx
 
-from bot.core import build_core
-from bot.config import DeliverySettings, Settings, StoreSettings
-from bot.platforms.telegram import TelegramSettings
 from bot.broadcast import Audience
+from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.core import build_core
 from bot.domain import DeliveryStatus
-from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
+from bot.platforms.telegram import TelegramSettings
 from bot.service import build_service, start_platforms
 
 TOKEN = "123456:BENCH-TOKEN"
@@ -123,8 +123,8 @@ async def engine_run(base_url: str, subscribers: int, rate: float, folder: Path)
     import_paths(core.store, [SAMPLES_DIR])
     for i in range(subscribers):
         core.store.add_subscriber("telegram", str(FIRST_USER + i))
-    service = build_service(core, platforms=("telegram",), chat=False)
-    await start_platforms(service, polling=False)
+    service = build_service(core, platforms=("telegram",), receive=False)
+    await start_platforms(service)
     try:
         start = time.perf_counter()
         result = await service.send(DAY, audience=Audience.SUBSCRIBERS)

@@ -12,24 +12,15 @@ import re
 import sys
 from collections.abc import Iterable
 
-# Libraries that log request URLs (the Telegram token is part of every Bot API URL).
-NOISY = (
-    "httpx",
-    "httpcore",
-    "telegram",
-    "apscheduler",
-    "aiohttp.access",
-    "grpclib",
-    "wechaty",
-    "alembic",
-)
+# Libraries that log request URLs or chatter at INFO; platforms add their own (a bot token is
+# part of every Bot API URL).
+NOISY = ("httpx", "httpcore", "apscheduler", "aiohttp.access", "alembic")
 # Shorter values are not secrets worth replacing (and would garble ordinary text).
 _MIN_SECRET = 6
 _secrets: set[str] = set()
-_ID_PATTERNS = (
-    re.compile(r"wxid_[A-Za-z0-9_-]{3,}"),
-    re.compile(r"[A-Za-z0-9_-]{5,}@chatroom"),
-)
+_id_patterns: list[re.Pattern[str]] = []
+_PREFIX = re.compile(r"^[a-z]{2,8}_")  # a kind of id, such as wxid_
+_SUFFIX = re.compile(r"@[a-z]{2,16}$")  # a kind of id, such as @chatroom
 
 
 def register_secrets(secrets: Iterable[str]) -> None:
@@ -37,12 +28,21 @@ def register_secrets(secrets: Iterable[str]) -> None:
     _secrets.update(s for s in secrets if len(s) >= _MIN_SECRET)
 
 
+def _load_id_patterns() -> list[re.Pattern[str]]:
+    if not _id_patterns:
+        from bot.platforms import specs
+
+        _id_patterns.extend(re.compile(p) for s in specs().values() for p in s.personal_ids)
+    return _id_patterns
+
+
 def scrub(text: str) -> str:
-    """``text`` without any registered secret and with personal ids masked: for error text
-    bound for the ledger, stderr, a chat or a log (libraries put tokens in messages)."""
+    """``text`` without any registered secret and with personal ids (as the platforms
+    describe them) masked: for error text bound for the ledger, stderr, a chat or a log
+    (libraries put tokens and ids in their messages)."""
     for secret in _secrets:
         text = text.replace(secret, "***")
-    for pattern in _ID_PATTERNS:
+    for pattern in _load_id_patterns():
         text = pattern.sub(lambda m: mask(m.group(0)), text)
     return text
 
@@ -50,16 +50,17 @@ def scrub(text: str) -> str:
 def mask(value: str | None) -> str:
     """Shorten an id for logs: ``wxid_abcdef123yz`` → ``wxid_ab…yz``.
 
-    A ``wxid_`` prefix and an ``@chatroom`` suffix are kept (they say what kind of id it is);
-    of the rest only the first and last two characters are shown, nothing of short values.
+    A short lowercase prefix ending in ``_`` and an ``@kind`` suffix are kept (they say what
+    kind of id it is); of the rest only the first and last two characters are shown,
+    nothing of short values.
     """
     if not value:
         return "-"
     prefix, core, suffix = "", value, ""
-    if core.startswith("wxid_"):
-        prefix, core = "wxid_", core[5:]
-    if core.endswith("@chatroom"):
-        core, suffix = core[: -len("@chatroom")], "@chatroom"
+    if found := _PREFIX.match(core):
+        prefix, core = found.group(0), core[found.end() :]
+    if found := _SUFFIX.search(core):
+        core, suffix = core[: found.start()], found.group(0)
     if len(core) <= 6:
         return f"{prefix}…{suffix}"
     return f"{prefix}{core[:2]}…{core[-2:]}{suffix}"
@@ -100,5 +101,8 @@ def setup_logging(level: str = "INFO", *, secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in NOISY:
+    from bot.platforms import specs
+
+    noisy = [*NOISY, *(name for s in specs().values() for name in s.noisy_loggers)]
+    for name in noisy:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

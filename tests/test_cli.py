@@ -236,9 +236,10 @@ async def test_send_through_the_loopback_server_once_then_skips(
     assert len(telegram_server.messages_to(ALICE)) == parts
     code, out, _ = await _cli("status", "--json", env=env)
     status = json.loads(out)
-    assert status["deliveries"]["telegram"]["sent"] == 2
+    assert status["platforms"]["telegram"]["last_delivery"]["sent"] == 2
     assert set(status["next_runs"]) == {"telegram:subscribers:08:00", "telegram:channels:08:00"}
-    assert status["subscribers"]["telegram"] == 1 and status["channels"] == 1
+    telegram = status["platforms"]["telegram"]
+    assert telegram["subscribers"] == 1 and telegram["configured_targets"] == 1
 
 
 async def test_send_killed_mid_fan_out_then_rerun_delivers_each_message_once(

@@ -86,8 +86,12 @@ def test_a_setting_a_platform_took_over_still_works_where_it_was(tmp_path: Path)
     cfg = tmp_path / "old.toml"
     cfg.write_text("[render]\nwechat_max_length = 900\n", encoding="utf-8")
     assert load_settings(cfg, environ={}).platform("wechat").max_length == 900
-    cfg.write_text("[render]\nwechat_max_length = 900\n[wechat]\nmax_length = 800\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\[render\] wechat_max_length is now \[wechat\] max_length"):
+    cfg.write_text(
+        "[render]\nwechat_max_length = 900\n[wechat]\nmax_length = 800\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=r"\[render\] wechat_max_length is now \[wechat\] max_length"
+    ):
         load_settings(cfg, environ={})
 
 

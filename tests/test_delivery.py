@@ -19,7 +19,14 @@ import pytest
 
 from bot.config import DeliverySettings
 from bot.delivery import DeliveryEngine, Outbox, Pacer, build_outbox
-from bot.domain import ClaimResult, DeliveryStatus, IncomingMessage, OutgoingMessage, Target, TargetKind
+from bot.domain import (
+    ClaimResult,
+    DeliveryStatus,
+    IncomingMessage,
+    OutgoingMessage,
+    Target,
+    TargetKind,
+)
 from bot.errors import (
     AuthRejected,
     DeliveryError,
@@ -122,9 +129,7 @@ class ScriptedPlatform:
         return target.chat_id
 
 
-def make_outbox(
-    store: Store, platform: ScriptedPlatform, **settings: float
-) -> Outbox:
+def make_outbox(store: Store, platform: ScriptedPlatform, **settings: float) -> Outbox:
     clock = platform.clock
     outbox = build_outbox(
         platform,

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.core import build_core
 from bot.config import ScheduleSettings, Settings, StoreSettings
+from bot.core import build_core
+from bot.errors import ConfigError
+from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
 from bot.platforms.telegram import TelegramChannel, TelegramSettings
 from bot.platforms.wechat import WechatGroup, WechatSettings
-from bot.errors import ConfigError
-from bot.ingest.importer import import_paths
-from bot.ingest import SAMPLES_DIR
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.scheduler import next_runs_from_config, parse_trigger, schedule_entries
 from bot.service import Service, build_service, start_service
@@ -136,9 +136,7 @@ class Rig:
         self.server = server
         self.settings = Settings(
             store=StoreSettings(url=f"sqlite:///{tmp_path / 'sched.db'}"),
-            platforms={
-                "telegram": TelegramSettings(api_base_url=server.base_url, admins=(BOB,))
-            },
+            platforms={"telegram": TelegramSettings(api_base_url=server.base_url, admins=(BOB,))},
             schedule=ScheduleSettings(default="08:00", misfire_grace=3600),
         )
         core = build_core(self.settings)
@@ -155,7 +153,7 @@ class Rig:
     ) -> AsyncIterator[Service]:
         with time_machine.travel(when, tick=True):
             core = build_core(change(self.settings))
-            service = build_service(core, platforms=("telegram",), chat=False)
+            service = build_service(core, platforms=("telegram",), receive=False)
             await start_service(service)
             try:
                 yield service
@@ -221,7 +219,11 @@ async def test_config_changes_are_applied_to_stored_jobs(rig: Rig) -> None:
     async with rig.running(at(27, 6, 0)) as service:
         assert service.scheduler is not None
         assert service.scheduler.next_runs()["brief:telegram:subscribers:08:00"] == at(27, 8, 0)
-    later = lambda s: replace(s, telegram=replace(s.telegram, subscriber_schedule="09:15"))  # noqa: E731
+
+    def later(s: Settings) -> Settings:
+        telegram = replace(s.platform("telegram"), subscriber_schedule="09:15")
+        return replace(s, platforms={**s.platforms, "telegram": telegram})
+
     async with rig.running(at(27, 6, 1), later) as service:
         assert service.scheduler is not None
         runs = service.scheduler.next_runs()

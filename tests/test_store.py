@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from bot.domain import ClaimResult, BriefInfo, DeliveryStatus, Link, Target, TargetKind
+from bot.domain import BriefInfo, ClaimResult, DeliveryStatus, Link, Target, TargetKind
 from bot.errors import StoreError
 from bot.store import Store, item_identity
 from tests.factories import DAY, make_item

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import Core, build_core
-from bot.config import DeliverySettings, Settings, StoreSettings
-from bot.platforms.telegram import TelegramChannel, TelegramSettings
 from bot.broadcast import Audience
+from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.core import Core, build_core
 from bot.domain import DeliveryStatus
-from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
+from bot.platforms.telegram import TelegramChannel, TelegramSettings
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.service import Service, build_service, start_platforms
 from tests.sandbox_fixtures import ALICE, BOB, CHANNEL, CHANNEL_USERNAME, GROUP, telegram_server
@@ -75,9 +75,16 @@ async def tg(
 
 
 async def test_commands_are_registered_in_both_languages(tg: Harness) -> None:
-    registered = [(m, p) for m, p in tg.server.calls if m == "setMyCommands"]
-    assert len(registered) == 2
-    assert any(p.get("language_code") == "en" for _, p in registered)
+    public = {
+        lang: [c["command"] for c in commands]
+        for (scope, lang), commands in tg.server.commands.items()
+        if '"default"' in scope
+    }
+    assert set(public) == {"", "en"}
+    assert "search" in public["en"] and "send" not in public["en"]  # admin commands hidden
+    # admins see every command, in their own private chat's scope
+    admin_scope = [cmds for (scope, _), cmds in tg.server.commands.items() if str(ALICE) in scope]
+    assert admin_scope and all("send" in [c["command"] for c in c2] for c2 in admin_scope)
 
 
 async def test_start_and_help_follow_the_users_language(tg: Harness) -> None:
@@ -220,9 +227,9 @@ async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
     tg.server.set_limits(global_rate=1000)
     engine = tg.service.engine
     assert engine is not None
-    engine.pacers["telegram"].limits = engine.pacers["telegram"].limits.with_overrides(
-        global_rate=20.0
-    )
+    tg.service.outboxes["telegram"].pacer.limits = tg.service.outboxes[
+        "telegram"
+    ].pacer.limits.with_overrides(global_rate=20.0)
     task = asyncio.create_task(tg.service.send(DAY, audience=Audience.SUBSCRIBERS))
     await tg.server.wait_for_messages(users[0], 1, timeout=10)
     while sum(len(tg.server.messages_to(u)) for u in users) < 12:  # noqa: ASYNC110
@@ -234,7 +241,7 @@ async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
     delivered_before = sum(len(tg.server.messages_to(u)) for u in users)
     assert 12 <= delivered_before < len(users)
     # a new process: fresh engine, same store
-    restarted = build_service(tg.core, platforms=("telegram",), chat=False)
+    restarted = build_service(tg.core, platforms=("telegram",), receive=False)
     await start_platforms(restarted)
     try:
         result = await restarted.send(DAY, audience=Audience.SUBSCRIBERS)

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bot.core import Core, build_core
 from bot.brief import assemble_brief
 from bot.config import DeliverySettings, RenderSettings, Settings, StoreSettings
-from bot.platforms.wechat import WechatGroup, WechatSettings
+from bot.core import Core, build_core
 from bot.domain import Brief, DeliveryStatus
-from bot.ingest.importer import import_paths
 from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
+from bot.platforms.wechat import WechatGroup, WechatSettings
 from bot.platforms.wechat.adapter import WechatPlatform
 from bot.sandbox.wechat_puppet import SentText, WechatPuppetServer
 from bot.service import Service, build_service, start_platforms
@@ -128,7 +128,7 @@ async def running_bot(
         platform.login_timeout = 5.0
         # WeChat's global rate (one send per 2 s) has no setting; tests cannot wait that long.
         assert service.engine is not None
-        pacer = service.engine.pacers["wechat"]
+        pacer = service.outboxes["wechat"].pacer
         pacer.limits = pacer.limits.with_overrides(global_rate=200.0)
         await start_platforms(service)
         try:
@@ -173,7 +173,9 @@ async def test_brief_reaches_each_group_once_in_order_and_split(wx: Harness) -> 
     result = await wx.service.send(DAY)
     assert result.report is not None
     assert result.report.count(DeliveryStatus.SENT) == 2 and result.unresolved == []
-    assert {t.chat_id for t in result.targets} == {ROOM, OTHER_ROOM}  # by topic and by id
+    assert result.report is not None
+    reached = {o.target.chat_id for o in result.report.outcomes}
+    assert reached == {ROOM, OTHER_ROOM}  # by topic and by id
     for room in (ROOM, OTHER_ROOM):
         texts = wx.texts_to(room)
         assert texts == expected  # every part once, in order
@@ -193,7 +195,7 @@ async def test_brief_reaches_each_group_once_in_order_and_split(wx: Harness) -> 
 
 async def test_group_removed_mid_send_is_gone_in_the_ledger(wx: Harness) -> None:
     # Parts to one group are spaced apart, so the group can disappear between two of them.
-    pacer = wx.service.engine.pacers["wechat"]  # type: ignore[union-attr]
+    pacer = wx.service.outboxes["wechat"].pacer  # type: ignore[union-attr]
     pacer.limits = pacer.limits.with_overrides(per_chat_interval=0.3)
     send = asyncio.create_task(wx.service.send(DAY))
     await wx.server.wait_for_texts(ROOM, 1)
@@ -217,7 +219,8 @@ async def test_group_removed_before_the_send_is_reported_and_others_still_get_it
     wx.server.remove_room(ROOM)
     result = await wx.service.send(DAY)
     assert result.report is not None
-    assert [t.chat_id for t in result.targets] == [OTHER_ROOM]
+    assert result.report is not None
+    assert [o.target.chat_id for o in result.report.outcomes] == [OTHER_ROOM]
     assert len(result.unresolved) == 1 and TOPIC in result.unresolved[0]
     assert result.summary()["unresolved"] == 1
     assert wx.texts_to(OTHER_ROOM) and "AI简报20261127" in wx.texts_to(OTHER_ROOM)[0]

@@ -170,6 +170,10 @@ class PlatformSpec(Generic[S]):
     default_limits: ClassVar[Limits]
     # ids in logs are personal data on some platforms: mask them
     masks_ids: ClassVar[bool] = False
+    # regular expressions of personal ids to mask wherever they appear in text
+    personal_ids: ClassVar[tuple[str, ...]] = ()
+    # loggers of its libraries that say too much at INFO (tokens in URLs, message text)
+    noisy_loggers: ClassVar[tuple[str, ...]] = ()
     # settings moved here from elsewhere: (old section, old key) → new key in [name]
     moved_settings: ClassVar[Mapping[tuple[str, str], str]] = {}
     # (setting, smallest allowed value, whether that value itself is allowed)

@@ -84,6 +84,7 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
     table_lists: ClassVar[Mapping[str, type]] = {"channels": TelegramChannel}
     secret_env = (TOKEN_ENV,)
     default_limits = LIMITS
+    noisy_loggers = ("telegram",)
     ranges = (
         ("global_rate", 0, False),
         ("per_chat_interval", 0, True),

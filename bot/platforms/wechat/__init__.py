@@ -69,6 +69,8 @@ class WechatSpec(PlatformSpec[WechatSettings]):
     secret_env = (TOKEN_ENV,)
     default_limits = LIMITS
     masks_ids = True  # wxids are personal data
+    personal_ids = (r"wxid_[A-Za-z0-9_-]{3,}", r"[A-Za-z0-9_-]{5,}@chatroom")
+    noisy_loggers = ("grpclib", "wechaty")
     moved_settings: ClassVar[Mapping[tuple[str, str], str]] = {
         ("render", "wechat_max_length"): "max_length"
     }
