@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from itertools import pairwise
 
 import pytest
@@ -117,7 +117,7 @@ class ScriptedPlatform:
         self.delivered.append((target.chat_id, message.text, self.clock()))
         return str(len(self.delivered))
 
-    async def reply(self, to: IncomingMessage, messages: list[OutgoingMessage]) -> None:
+    async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
         assert self.outbox is not None
         for message in messages:
             await self.outbox.send(Target(self.name, to.chat_id), message)
@@ -586,7 +586,7 @@ async def test_a_large_fan_out_streams_its_targets_and_commits_in_groups(store: 
     engine, platform, _ = make_engine(store, unpaced)
     targets = [Target("telegram", str(n)) for n in range(1200)]
 
-    async def pages():  # type: ignore[no-untyped-def]
+    async def pages() -> AsyncIterator[list[Target]]:
         for start in range(0, len(targets), 300):
             yield targets[start : start + 300]
 

@@ -88,8 +88,8 @@ def test_the_core_names_no_platform() -> None:
             elif isinstance(node, ast.Attribute):
                 words = [node.attr]
             elif isinstance(
-                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-            ) or isinstance(node, ast.alias):
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.alias
+            ):
                 words = [node.name]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 words = [node.module]

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 
 from bot.domain import BriefInfo, ClaimResult, DeliveryStatus, Link, Target, TargetKind
 from bot.errors import StoreError
-from bot.store import Store, item_identity
+from bot.store import DeliveryRecord, Store, item_identity
 from tests.factories import DAY, make_item
 
 
@@ -124,7 +124,7 @@ def test_move_subscriber_follows_migration(store: Store) -> None:
 
 def _prepare(
     store: Store, target: Target, *, parts: int = 2, digest: str = "h1", force: bool = False
-):  # type: ignore[no-untyped-def]
+) -> list[DeliveryRecord]:
     return store.prepare_deliveries(
         DAY,
         [target],

@@ -195,7 +195,7 @@ async def test_brief_reaches_each_group_once_in_order_and_split(wx: Harness) -> 
 
 async def test_group_removed_mid_send_is_gone_in_the_ledger(wx: Harness) -> None:
     # Parts to one group are spaced apart, so the group can disappear between two of them.
-    pacer = wx.service.outboxes["wechat"].pacer  # type: ignore[union-attr]
+    pacer = wx.service.outboxes["wechat"].pacer
     pacer.limits = pacer.limits.with_overrides(per_chat_interval=0.3)
     send = asyncio.create_task(wx.service.send(DAY))
     await wx.server.wait_for_texts(ROOM, 1)
