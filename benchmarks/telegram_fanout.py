@@ -31,7 +31,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import httpx
 
 from bot.broadcast import Audience
-from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.config import DeliverySettings, Secret, Settings, StoreSettings
 from bot.core import build_core
 from bot.domain import DeliveryStatus
 from bot.ingest import SAMPLES_DIR
@@ -117,8 +117,8 @@ async def engine_run(base_url: str, subscribers: int, rate: float, folder: Path)
     settings = Settings(
         store=StoreSettings(url=f"sqlite:///{folder / 'bench.db'}"),
         platforms={"telegram": TelegramSettings(api_base_url=base_url, global_rate=rate)},
+        secrets={"BRIEFBOT_TELEGRAM_TOKEN": Secret(TOKEN)},
     )
-    os.environ["BRIEFBOT_TELEGRAM_TOKEN"] = TOKEN
     core = build_core(settings)
     import_paths(core.store, [SAMPLES_DIR])
     for i in range(subscribers):

@@ -214,6 +214,7 @@ def build_service(
                 handler=commands if receive else None,
                 receive=receive,
                 menu=menu(),
+                max_in_flight=settings.delivery.max_in_flight,
                 options=dict((options or {}).get(name, {})),
             ),
         )

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
+import signal
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.cli import build_parser, main
+from bot.domain import DeliveryStatus
 from bot.ingest import SAMPLES_DIR
+from bot.ingest.importer import import_paths
 from bot.render import utf16_len
 from bot.sandbox.telegram_api import TelegramTestServer
-from bot.store import Store
+from bot.store import DeliveryRecord, Store
 from tests.sandbox_fixtures import ALICE, CHANNEL, CHANNEL_USERNAME, telegram_server
 
 __all__ = ["telegram_server"]
@@ -243,59 +250,175 @@ async def test_send_through_the_loopback_server_once_then_skips(
     assert telegram["subscribers"] == 1 and telegram["configured_targets"] == 1
 
 
-async def test_send_killed_mid_fan_out_then_rerun_delivers_each_message_once(
-    telegram_server: TelegramTestServer, tmp_path: Path
-) -> None:
-    """SIGKILL a real `briefbot send` halfway through, run it again: nothing lost or doubled."""
-    users = list(range(7001, 7041))
+# In-flight slots of the `briefbot send` processes below ([delivery] max_in_flight): the tests
+# hold one request in the sandbox per slot, so the process can have no other one in transit.
+IN_FLIGHT = 4
+DATE = "2026-11-27"
+
+
+async def _until(condition: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    """Wait until ``condition`` holds (the check decides; the sleep only spaces the checks)."""
+    try:
+        async with asyncio.timeout(within):
+            while not condition():  # noqa: ASYNC110 - another process's state: no event to await
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"not within {within}s: {what}") from None
+
+
+def _fan_out_config(server: TelegramTestServer, tmp_path: Path, users: list[int]) -> dict[str, str]:
+    """A config sending to ``users`` (subscribed, content ingested) through ``server``, with
+    IN_FLIGHT requests at most in flight; returns the environment for `briefbot`."""
     for uid in users:
-        telegram_server.add_user(uid, f"U{uid}")
-    telegram_server.set_limits(global_rate=1000)
+        server.add_user(uid, f"U{uid}")
+    server.set_limits(global_rate=1000)  # a rerun right after must not meet flood control
     cfg = tmp_path / "b.toml"
-    # 20 msg/s: sends are 50 ms apart and take a few ms, so a kill 20 ms after a delivery
-    # lands between two sends (a send in flight at the kill is the documented exception).
     cfg.write_text(
         f'[store]\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[telegram]\napi_base_url = "{telegram_server.base_url}"\nglobal_rate = 20\n',
+        f"[delivery]\nmax_in_flight = {IN_FLIGHT}\n"
+        f'[telegram]\napi_base_url = "{server.base_url}"\nglobal_rate = 100\n',
         encoding="utf-8",
     )
-    env = {"BRIEFBOT_CONFIG": str(cfg), "BRIEFBOT_TELEGRAM_TOKEN": telegram_server.token}
-    assert (await _cli("ingest", str(SAMPLES_DIR), env=env))[0] == 0
     store = Store.open(f"sqlite:///{tmp_path / 'data' / 'briefbot.db'}")
-    for uid in users:
-        store.add_subscriber("telegram", str(uid))
-    store.close()
+    try:
+        import_paths(store, [SAMPLES_DIR])
+        for uid in users:
+            store.add_subscriber("telegram", str(uid))
+    finally:
+        store.close()
+    return {"BRIEFBOT_CONFIG": str(cfg), "BRIEFBOT_TELEGRAM_TOKEN": server.token}
 
-    def delivered() -> int:
-        return sum(len(telegram_server.messages_to(u)) for u in users)
 
+def _ledger(tmp_path: Path, store: Store | None = None) -> list[DeliveryRecord]:
+    """The delivery rows of DATE, read through ``store`` or a store opened for this."""
+    if store is not None:
+        return store.deliveries(dt.date.fromisoformat(DATE))
+    opened = Store.open(f"sqlite:///{tmp_path / 'data' / 'briefbot.db'}")
+    try:
+        return _ledger(tmp_path, opened)
+    finally:
+        opened.close()
+
+
+@dataclass
+class _Running:
+    """A `briefbot` process started by :func:`_briefbot`; its output is read as it comes."""
+
+    proc: asyncio.subprocess.Process
+    output: asyncio.Task[tuple[bytes, bytes]]
+
+    async def finish(self) -> tuple[int, str, str]:
+        """Wait for the process to end: its exit code, stdout and stderr."""
+        out, err = await self.output
+        assert self.proc.returncode is not None
+        return self.proc.returncode, out.decode(), err.decode()
+
+    async def kill(self) -> tuple[int, str, str]:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        return await self.finish()
+
+
+@asynccontextmanager
+async def _briefbot(*argv: str, env: dict[str, str]) -> AsyncIterator[_Running]:
+    """Run ``python -m bot ARGV`` in the background; killed at the end if still running, its
+    stderr added to any failure inside the block."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
-        "send",
-        "--date",
-        "2026-11-27",
+        *argv,
         env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(60):
-        while delivered() < 15:  # noqa: ASYNC110 - the server records as the bot sends
-            await asyncio.sleep(0.001)
-    await asyncio.sleep(0.02)
-    proc.kill()
-    await proc.wait()
+    running = _Running(proc, asyncio.create_task(proc.communicate()))
+    try:
+        yield running
+    except BaseException as exc:
+        _, _, err = await running.kill()
+        exc.add_note(f"briefbot {' '.join(argv)} wrote to stderr:\n{err}")
+        raise
+    finally:
+        await running.kill()
+
+
+async def test_send_killed_mid_fan_out_then_rerun_delivers_each_message_once(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    """SIGKILL a real `briefbot send` while every one of its in-flight requests is held in
+    the sandbox, run it again: each message reaches each chat once, the held ones too."""
+    users = list(range(7001, 7041))
+    env = _fan_out_config(telegram_server, tmp_path, users)
+    passed = 15
+
+    def delivered() -> set[int]:
+        return {m.chat_id for u in users for m in telegram_server.messages_to(u)}
+
+    ledger = Store.open(f"sqlite:///{tmp_path / 'data' / 'briefbot.db'}")
+
+    def recorded() -> set[int]:
+        return {int(r.chat_id) for r in _ledger(tmp_path, ledger) if r.parts_sent > 0}
+
+    hold = telegram_server.hold_requests("sendMessage", after=passed)
+    try:
+        async with _briefbot("send", "--date", DATE, env=env) as send:
+            # every in-flight slot holds a request: the process can send nothing more
+            await hold.wait_held(IN_FLIGHT, timeout=60)
+            assert len(delivered()) == passed
+            # a part is committed just after the platform accepted it: wait until every
+            # delivered message is in the ledger, so the kill finds none accepted but unrecorded
+            await _until(lambda: recorded() == delivered(), "the ledger has what was delivered")
+            assert hold.held == IN_FLIGHT and send.proc.returncode is None
+            code, _, _ = await send.kill()
+    finally:
+        ledger.close()
+    assert code == -signal.SIGKILL
+    # the dead process's connections are closed: its held requests will never be processed
+    await hold.wait_abandoned(IN_FLIGHT, timeout=30)
+    hold.release()
     before = delivered()
-    assert 15 <= before < len(users), "the kill did not land mid fan-out"
-    code, out, err = await _cli("send", "--date", "2026-11-27", "--json", env=env)
+    assert len(before) == passed, "the kill did not land mid fan-out"
+    sent_to = [a.chat_id for a in telegram_server.arrivals if a.method == "sendMessage"]
+    abandoned = {int(str(chat)) for chat in sent_to} - before
+    assert len(abandoned) == IN_FLIGHT and hold.held_total == IN_FLIGHT
+
+    code, out, err = await _cli("send", "--date", DATE, "--json", env=env)
     assert code == 0, err
     summary = json.loads(out)["summary"]
+    assert (summary["sent"], summary["skipped"]) == (len(users) - passed, passed), summary
     per_chat = {u: [m.html for m in telegram_server.messages_to(u)] for u in users}
-    parts = {len(v) for v in per_chat.values()}
-    assert len(parts) == 1 and parts.pop() >= 1, "a chat got a different number of parts"
-    assert all(len(set(v)) == len(v) for v in per_chat.values()), "a message arrived twice"
-    assert summary["sent"] + summary["skipped"] == len(users)
+    assert all(len(v) == 1 for v in per_chat.values()), "a message was lost or arrived twice"
+    assert len({v[0] for v in per_chat.values()}) == 1, "the chats got different messages"
+    assert all(r.status is DeliveryStatus.SENT for r in _ledger(tmp_path))
+
+
+async def test_send_with_a_token_revoked_mid_fan_out_names_the_token_and_fails(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    """The token is revoked while a real `briefbot send` has a request held in every slot:
+    it stops, prints what to check, exits non-zero and leaves the rest pending."""
+    users = list(range(7101, 7131))
+    env = _fan_out_config(telegram_server, tmp_path, users)
+    passed = 5
+    hold = telegram_server.hold_requests("sendMessage", after=passed)
+    async with _briefbot("send", "--date", DATE, env=env) as send:
+        await hold.wait_held(IN_FLIGHT, timeout=60)
+        telegram_server.revoke_token()
+        hold.release()
+        async with asyncio.timeout(60):
+            code, out, err = await send.finish()
+    assert code == 1, out + err
+    assert "BRIEFBOT_TELEGRAM_TOKEN" in err and "rejected" in err
+    assert telegram_server.token not in out + err
+    assert "Traceback" not in err
+    delivered = [u for u in users if telegram_server.messages_to(u)]
+    assert len(delivered) == passed + IN_FLIGHT  # the held ones arrived with a valid token
+    rows = {int(r.chat_id): r for r in _ledger(tmp_path)}
+    assert sorted(rows) == users
+    for uid, row in rows.items():
+        expected = DeliveryStatus.SENT if uid in delivered else DeliveryStatus.PENDING
+        assert row.status is expected, row
 
 
 def test_a_missing_path_does_not_stop_the_others(

@@ -19,6 +19,7 @@ import time_machine
 
 from bot.config import ScheduleSettings, Settings, StoreSettings
 from bot.core import build_core
+from bot.domain import DeliveryStatus
 from bot.errors import ConfigError
 from bot.ingest import SAMPLES_DIR
 from bot.ingest.importer import import_paths
@@ -258,14 +259,47 @@ async def test_a_restart_finishes_todays_unfinished_deliveries(rig: Rig) -> None
 
 
 async def test_stopping_lets_a_scheduled_fan_out_finish(rig: Rig) -> None:
+    """Stop the service while the scheduled fan-out has a request held in the sandbox (so
+    it provably is not done); the held request is let go only once the stop has begun, and
+    the stop waits for the fan-out to finish instead of cancelling it."""
     users = list(range(8101, 8131))
     core = build_core(rig.settings)
     for uid in users:
         rig.server.add_user(uid, f"U{uid}")
         core.store.add_subscriber("telegram", str(uid))
     core.store.close()
-    async with rig.running(at(27, 7, 59, 59)):
-        await rig.server.wait_for_messages(users[0], 1, timeout=8)
-        # leaving the block stops the service while the fan-out is still going
-    got = [len(rig.server.messages_to(u)) for u in users]
-    assert all(n == 1 for n in got), got
+    subscribers = [ALICE, *users]
+    # the held requests are processed together on release: not a flood to punish
+    rig.server.set_limits(global_rate=1000)
+    passed = 10
+    hold = rig.server.hold_requests("sendMessage", after=passed)
+    seen_at_stop: list[int] = []
+
+    def delivered() -> int:
+        return sum(len(rig.server.messages_to(chat)) for chat in subscribers)
+
+    async with rig.running(at(27, 7, 59, 59)) as service:
+        await hold.wait_held(1, timeout=30)  # the 08:00 fan-out is under way, and blocked
+        scheduler = service.scheduler
+        assert scheduler is not None
+        pause = scheduler.pause
+
+        def pause_then_release() -> None:
+            # service.stop() pauses the schedule first, then waits for the sends in flight
+            seen_at_stop.append(delivered())
+            pause()
+            hold.release()
+
+        scheduler.pause = pause_then_release
+        # leaving the block stops the service while the fan-out is held
+    assert seen_at_stop and seen_at_stop[0] <= passed < len(subscribers), seen_at_stop
+    assert hold.released and hold.held_total >= 1 and hold.abandoned == 0
+    got = {chat: len(rig.server.messages_to(chat)) for chat in subscribers}
+    assert got == dict.fromkeys(subscribers, 1)
+    check = build_core(rig.settings)
+    try:
+        rows = check.store.deliveries(dt.date(2026, 11, 27))
+    finally:
+        check.store.close()
+    assert sorted(int(r.chat_id) for r in rows) == sorted(subscribers)
+    assert all(r.status is DeliveryStatus.SENT for r in rows)

@@ -6,18 +6,20 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from bot.broadcast import Audience
-from bot.config import DeliverySettings, Settings, StoreSettings
+from bot.config import DeliverySettings, Secret, Settings, StoreSettings
 from bot.core import Core, build_core
-from bot.domain import DeliveryStatus
+from bot.domain import DeliveryStatus, OutgoingMessage, Target
+from bot.errors import AuthRejected
 from bot.ingest import SAMPLES_DIR
 from bot.ingest.importer import import_paths
-from bot.platforms.telegram import TelegramChannel, TelegramSettings
+from bot.platforms.telegram import TOKEN_ENV, TelegramChannel, TelegramSettings
 from bot.sandbox.telegram_api import TelegramTestServer
 from bot.service import Service, build_service, start_platforms
 from tests.sandbox_fixtures import ALICE, BOB, CHANNEL, CHANNEL_USERNAME, GROUP, telegram_server
@@ -215,43 +217,156 @@ async def test_server_errors_are_retried(tg: Harness) -> None:
     assert result.report.count(DeliveryStatus.SENT) == 1 and result.report.retries == 2
 
 
-async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
-    tg: Harness,
-) -> None:
-    users = list(range(5001, 5031))
+# In-flight slots of the services the kill and revocation tests build: every slot ends up
+# holding a request in the sandbox, so no other request can be in transit at that moment.
+IN_FLIGHT = 4
+
+
+def with_in_flight(core: Core, max_in_flight: int, *, token: str | None = None) -> Core:
+    """The same store and renderer, settings with another in-flight cap (and token)."""
+    settings = replace(
+        core.settings, delivery=replace(core.settings.delivery, max_in_flight=max_in_flight)
+    )
+    if token is not None:
+        settings = replace(settings, secrets={**settings.secrets, TOKEN_ENV: Secret(token)})
+    return replace(core, settings=settings)
+
+
+@asynccontextmanager
+async def sending_service(core: Core) -> AsyncIterator[Service]:
+    """A started send-only service (what `briefbot send` builds), stopped afterwards."""
+    service = build_service(core, platforms=("telegram",), receive=False)
+    await start_platforms(service)
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+def add_subscribers(tg: Harness, users: list[int]) -> None:
     for uid in users:
         tg.server.add_user(uid, f"U{uid}")
         tg.core.store.add_subscriber("telegram", str(uid))
-    # Sends are paced 50 ms apart and take ~1-3 ms on loopback, so a kill 20 ms after a
-    # delivery lands between two sends (the in-flight case is covered in the README).
-    tg.server.set_limits(global_rate=1000)
-    engine = tg.service.engine
-    assert engine is not None
-    tg.service.outboxes["telegram"].pacer.limits = tg.service.outboxes[
-        "telegram"
-    ].pacer.limits.with_overrides(global_rate=20.0)
-    task = asyncio.create_task(tg.service.send(DAY, audience=Audience.SUBSCRIBERS))
-    await tg.server.wait_for_messages(users[0], 1, timeout=10)
-    while sum(len(tg.server.messages_to(u)) for u in users) < 12:  # noqa: ASYNC110
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.02)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    delivered_before = sum(len(tg.server.messages_to(u)) for u in users)
-    assert 12 <= delivered_before < len(users)
-    # a new process: fresh engine, same store
-    restarted = build_service(tg.core, platforms=("telegram",), receive=False)
-    await start_platforms(restarted)
-    try:
+
+
+async def test_killed_halfway_then_rerun_delivers_each_message_exactly_once(
+    tg: Harness,
+) -> None:
+    """Cancel a fan-out while every in-flight slot holds a request the server has not
+    processed; a fresh service then sends exactly what did not arrive, the held ones too."""
+    users = list(range(5001, 5031))
+    add_subscribers(tg, users)
+    tg.server.set_limits(global_rate=1000)  # the rerun must not meet flood control
+    passed = 12
+    hold = tg.server.hold_requests("sendMessage", after=passed)
+    async with sending_service(with_in_flight(tg.core, IN_FLIGHT)) as first:
+        task = asyncio.create_task(first.send(DAY, audience=Audience.SUBSCRIBERS))
+        # every slot is taken by a held request: the fan-out can start no other one
+        await hold.wait_held(IN_FLIGHT, timeout=30)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the cancelled requests' connections are closed: the server will never process them
+        await hold.wait_abandoned(IN_FLIGHT, timeout=30)
+    hold.release()
+    assert (hold.held_total, hold.abandoned) == (IN_FLIGHT, IN_FLIGHT)
+    arrived = [a.chat_id for a in tg.server.arrivals if a.method == "sendMessage"]
+    delivered = {m.chat_id for u in users for m in tg.server.messages_to(u)}
+    assert len(arrived) == passed + IN_FLIGHT and len(delivered) == passed
+    abandoned = {int(str(chat)) for chat in arrived} - delivered
+    assert len(abandoned) == IN_FLIGHT
+    # the ledger kept what the platform accepted and gave every other row back
+    rows = {r.chat_id: r.status for r in tg.core.store.deliveries(DAY)}
+    assert rows == {
+        str(u): DeliveryStatus.SENT if u in delivered else DeliveryStatus.PENDING for u in users
+    }
+
+    # a new process: fresh engine and outbox, same store
+    async with sending_service(tg.core) as restarted:
         result = await restarted.send(DAY, audience=Audience.SUBSCRIBERS)
-    finally:
-        await restarted.stop()
     assert result.report is not None
+    assert result.report.summary() == {
+        **dict.fromkeys((s.value for s in DeliveryStatus), 0),
+        "sent": len(users) - passed,
+        "skipped": passed,
+    }
     counts = Counter((m.chat_id, m.html) for u in users for m in tg.server.messages_to(u))
     assert set(counts.values()) == {1}, "a message arrived twice"
     per_user = Counter(chat for chat, _ in counts)
-    assert len(set(per_user.values())) == 1 and len(per_user) == len(users), "a message was lost"
+    assert per_user == dict.fromkeys(users, 1), "a message was lost"
+    assert all(len(tg.server.messages_to(chat)) == 1 for chat in abandoned)
+    assert all(r.status is DeliveryStatus.SENT for r in tg.core.store.deliveries(DAY))
+
+
+async def test_token_revoked_mid_fan_out_stops_it_and_leaves_the_rest_pending(
+    tg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revoke the token while every in-flight slot holds a request: those finish (they
+    arrived with a valid token), at most one more request per slot meets the 401, and the
+    fan-out stops with the error naming the token's variable; the ledger keeps every unsent
+    row pending, and a run with a new token delivers exactly those."""
+    users = list(range(6001, 6051))
+    add_subscribers(tg, users)
+    tg.server.set_limits(global_rate=1000)
+    passed = 10
+    core = with_in_flight(tg.core, IN_FLIGHT)
+    async with sending_service(core) as service:
+        outbox = service.outboxes["telegram"]
+        platform = service.platforms["telegram"]
+        send = platform.send
+        calls: list[tuple[bool, str]] = []  # (started after the rejection, outcome)
+
+        async def recording_send(target: Target, message: OutgoingMessage) -> str:
+            late = outbox.rejected is not None
+            try:
+                message_id = await send(target, message)
+            except AuthRejected:
+                calls.append((late, "rejected"))
+                raise
+            calls.append((late, "sent"))
+            return message_id
+
+        monkeypatch.setattr(platform, "send", recording_send)
+        hold = tg.server.hold_requests("sendMessage", after=passed)
+        task = asyncio.create_task(service.send(DAY, audience=Audience.SUBSCRIBERS))
+        await hold.wait_held(IN_FLIGHT, timeout=30)
+        tg.server.revoke_token()
+        hold.release()
+        with pytest.raises(AuthRejected, match=TOKEN_ENV) as raised:
+            await task
+        assert tg.server.token not in str(raised.value)
+
+        rejected = [late for late, outcome in calls if outcome == "rejected"]
+        assert 1 <= len(rejected) <= IN_FLIGHT, calls
+        assert not any(late for late, _ in calls), "a request started after the rejection"
+        delivered = [u for u in users if tg.server.messages_to(u)]
+        assert len(delivered) == passed + IN_FLIGHT  # the held ones arrived authorised
+        assert all(len(tg.server.messages_to(u)) == 1 for u in delivered)
+        assert len(calls) == len(delivered) + len(rejected)
+
+        rows = tg.core.store.deliveries(DAY)
+        assert len(rows) == len(users)
+        for row in rows:
+            if int(row.chat_id) in delivered:
+                assert row.status is DeliveryStatus.SENT
+            else:
+                assert (row.status, row.parts_sent) == (DeliveryStatus.PENDING, 0), row
+
+        # the outbox stays stopped: another send fails at once, without a request
+        with pytest.raises(AuthRejected, match=TOKEN_ENV):
+            await service.send(DAY, audience=Audience.SUBSCRIBERS)
+        assert len(calls) == len(delivered) + len(rejected)
+        assert all(r.status is not DeliveryStatus.SENDING for r in tg.core.store.deliveries(DAY))
+
+    # with a new token, a new process sends exactly the rows left pending
+    tg.server.revoke_token("123456:ROTATED-SECRET")
+    async with sending_service(with_in_flight(tg.core, IN_FLIGHT, token=tg.server.token)) as new:
+        result = await new.send(DAY, audience=Audience.SUBSCRIBERS)
+    assert result.report is not None
+    assert result.report.count(DeliveryStatus.SENT) == len(users) - len(delivered)
+    assert result.report.count(DeliveryStatus.SKIPPED) == len(delivered)
+    assert all(len(tg.server.messages_to(u)) == 1 for u in users)
     assert all(r.status is DeliveryStatus.SENT for r in tg.core.store.deliveries(DAY))
 
 

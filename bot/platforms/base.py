@@ -143,6 +143,8 @@ class PlatformContext:
     handler: ChatHandler | None  # None: send only (the CLI's send)
     outbox: Sender | None = None  # set right after build: replies go through it
     receive: bool = True  # poll for updates (the service) or only send (the CLI)
+    # requests the outbox lets into flight at once (size connection pools by it)
+    max_in_flight: int = 24
     # the chat's command table as (name, Chinese, English, admin-only), for command menus
     menu: Sequence[tuple[str, str, str, bool]] = ()
     # adapter keyword arguments from the caller (tests: timeouts, a transport)

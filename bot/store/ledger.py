@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from bot.store.models import DeliveryRow, utcnow
 FINAL_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.GONE, DeliveryStatus.SKIPPED)
 _FINAL = frozenset(s.value for s in FINAL_STATUSES)
 MayTakeOver = Callable[[str, dt.datetime], bool]
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,32 @@ def _delivery(row: DeliveryRow) -> DeliveryRecord:
         message_ids=list(row.message_ids or []),
         sent_at=row.sent_at,
     )
+
+
+def _record(row: Row[Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        brief_date=row.brief_date,
+        platform=row.platform,
+        chat_id=row.chat_id,
+        kind=TargetKind(row.kind),
+        status=DeliveryStatus(row.status),
+        parts_total=row.parts_total,
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        message_ids=list(row.message_ids or []),
+        sent_at=row.sent_at,
+    )
+
+
+def _part_params(part: PartSent) -> dict[str, object]:
+    return {
+        "b_id": part.delivery_id,
+        "b_worker": part.worker,
+        "b_parts": part.parts_sent,
+        "b_ids": list(part.message_ids),
+    }
 
 
 def changed_brief_error(parts_sent: int, parts_total: int) -> str:
@@ -194,23 +222,31 @@ class Ledger(Database):
         claimed row.
 
         A row another worker is sending is left alone unless ``may_take_over`` says that
-        worker is gone. Each claim is a compare-and-set on ``attempts``, so two runs racing
-        for one row cannot both win. A row whose sent parts came from a different rendering
-        is failed: resuming it part by part would repeat or skip text.
+        worker is gone. Each claim is a compare-and-set on ``attempts`` (one statement run
+        for the whole batch, then read back), so two runs racing for one row cannot both
+        win. A row whose sent parts came from a different rendering is failed: resuming it
+        part by part would repeat or skip text.
         """
-        out: list[tuple[ClaimResult, DeliveryRecord | None]] = []
-        with self.session() as s:
+        table = _DELIVERIES
+        results: dict[int, tuple[ClaimResult, DeliveryRecord | None]] = {}
+        now = utcnow()
+        with self.engine.begin() as connection:
             rows = {
                 r.id: r
-                for r in s.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(delivery_ids)))
+                for r in connection.execute(select(table).where(table.c.id.in_(delivery_ids)))
             }
+            wanted: list[dict[str, object]] = []
+            changed: list[int] = []
+            decided: set[int] = set()
             for delivery_id in delivery_ids:
                 row = rows.get(delivery_id)
                 digest = content_hash[delivery_id]
+                if delivery_id in decided:
+                    continue  # listed twice: the first one decides
+                decided.add(delivery_id)
                 if row is None or row.status in _FINAL:
-                    out.append((ClaimResult.DONE, None))
-                    continue
-                if row.status == DeliveryStatus.SENDING.value and (
+                    results[delivery_id] = (ClaimResult.DONE, None)
+                elif row.status == DeliveryStatus.SENDING.value and (
                     # a run never holds a row twice (a migration into a chat it is sending to)
                     row.claimed_by == worker
                     or (
@@ -218,68 +254,120 @@ class Ledger(Database):
                         and not may_take_over(row.claimed_by, aware(row.updated_at))
                     )
                 ):
-                    out.append((ClaimResult.BUSY, None))
-                    continue
-                if row.parts_sent and row.content_hash not in (None, digest):
-                    row.status = DeliveryStatus.FAILED.value
-                    row.claimed_by = None
-                    row.last_error = changed_brief_error(row.parts_sent, row.parts_total)
-                    out.append((ClaimResult.CONTENT_CHANGED, _delivery(row)))
-                    continue
-                result = s.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery_id, DeliveryRow.attempts == row.attempts)
+                    results[delivery_id] = (ClaimResult.BUSY, None)
+                elif row.parts_sent and row.content_hash not in (None, digest):
+                    changed.append(delivery_id)
+                else:
+                    wanted.append(
+                        {
+                            "b_id": delivery_id,
+                            "b_attempts": row.attempts,
+                            "attempts": row.attempts + 1,
+                            "content_hash": digest,
+                            "parts_total": parts_total[delivery_id],
+                        }
+                    )
+            for delivery_id in changed:
+                row = rows[delivery_id]
+                error = changed_brief_error(row.parts_sent, row.parts_total)
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == delivery_id)
+                    .values(
+                        status=DeliveryStatus.FAILED.value,
+                        claimed_by=None,
+                        last_error=error,
+                        updated_at=now,
+                    )
+                )
+            if wanted:
+                connection.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .where(table.c.attempts == bindparam("b_attempts"))
                     .values(
                         status=DeliveryStatus.SENDING.value,
-                        attempts=row.attempts + 1,
                         claimed_by=worker,
-                        content_hash=digest,
-                        parts_total=parts_total[delivery_id],
-                        updated_at=utcnow(),
-                    )
-                    .execution_options(synchronize_session=False)
+                        updated_at=now,
+                        attempts=bindparam("attempts"),
+                        content_hash=bindparam("content_hash"),
+                        parts_total=bindparam("parts_total"),
+                    ),
+                    wanted,
                 )
-                if not result.rowcount:  # type: ignore[attr-defined]
-                    out.append((ClaimResult.BUSY, None))
-                    continue
-                s.refresh(row)
-                out.append((ClaimResult.CLAIMED, _delivery(row)))
+            touched = [w["b_id"] for w in wanted] + changed
+            after = {
+                r.id: r for r in connection.execute(select(table).where(table.c.id.in_(touched)))
+            }
+            for claim in wanted:
+                row = after[cast(int, claim["b_id"])]
+                ours = row.claimed_by == worker and row.attempts == claim["attempts"]
+                results[row.id] = (
+                    (ClaimResult.CLAIMED, _record(row)) if ours else (ClaimResult.BUSY, None)
+                )
+            for delivery_id in changed:
+                results[delivery_id] = (ClaimResult.CONTENT_CHANGED, _record(after[delivery_id]))
+        out, seen = [], set()
+        for delivery_id in delivery_ids:
+            out.append(results[delivery_id] if delivery_id not in seen else (ClaimResult.BUSY, None))
+            seen.add(delivery_id)
         return out
 
     def record_parts_sent(self, parts: Sequence[PartSent]) -> list[bool]:
         """Commit parts the platform accepted, many chats in one transaction (group commit).
 
         A row whose part is the last one is marked sent in the same statement. Per part:
-        False if its worker no longer holds the claim (another run took the row over).
+        False if its worker no longer holds the claim (another run took the row over); the
+        statement runs once for the batch and the rows are read back to tell.
         """
-        out: list[bool] = []
+        if not parts:
+            return []
+        table = _DELIVERIES
         now = utcnow()
-        with self.session() as s:
-            for part in parts:
-                values: dict[str, object] = {
-                    "parts_sent": part.parts_sent,
-                    "message_ids": list(part.message_ids),
-                    "updated_at": now,
-                }
-                if part.last:
-                    values.update(
+        guard = [
+            table.c.id == bindparam("b_id"),
+            table.c.claimed_by == bindparam("b_worker"),
+            table.c.status == DeliveryStatus.SENDING.value,
+        ]
+        progress = [p for p in parts if not p.last]
+        finished = [p for p in parts if p.last]
+        with self.engine.begin() as connection:
+            if progress:
+                connection.execute(
+                    update(table)
+                    .where(*guard)
+                    .values(
+                        parts_sent=bindparam("b_parts"),
+                        message_ids=bindparam("b_ids", type_=JSON),
+                        updated_at=now,
+                    ),
+                    [_part_params(p) for p in progress],
+                )
+            if finished:
+                connection.execute(
+                    update(table)
+                    .where(*guard)
+                    .values(
+                        parts_sent=bindparam("b_parts"),
+                        message_ids=bindparam("b_ids", type_=JSON),
+                        updated_at=now,
                         status=DeliveryStatus.SENT.value,
                         last_error=None,
                         claimed_by=None,
                         sent_at=now,
-                    )
-                result = s.execute(
-                    update(DeliveryRow)
-                    .where(
-                        DeliveryRow.id == part.delivery_id,
-                        DeliveryRow.claimed_by == part.worker,
-                        DeliveryRow.status == DeliveryStatus.SENDING.value,
-                    )
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
+                    ),
+                    [_part_params(p) for p in finished],
                 )
-                out.append(bool(result.rowcount))  # type: ignore[attr-defined]
-        return out
+            stored = {
+                r.id: list(r.message_ids or [])
+                for r in connection.execute(
+                    select(table.c.id, table.c.message_ids).where(
+                        table.c.id.in_([p.delivery_id for p in parts])
+                    )
+                )
+            }
+        # the message ids are unique to this run's sends: they are there only if it wrote them
+        return [stored.get(p.delivery_id) == list(p.message_ids) for p in parts]
 
     def record_part_sent(
         self, delivery_id: int, worker: str, part_index: int, message_id: str, *, last: bool

@@ -42,6 +42,7 @@ from bot.errors import (
 )
 from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender
 from bot.platforms.telegram import LIMITS, TOKEN_ENV
+from bot.platforms.telegram.transport import AiohttpRequest
 
 log = logging.getLogger("briefbot.telegram")
 
@@ -106,6 +107,7 @@ class TelegramPlatform:
         menu: Sequence[MenuEntry] = (),
         request: BaseRequest | None = None,
         timeout: float = 10.0,
+        pool_size: int = 32,
     ) -> None:
         if not token:
             raise ConfigError(f"Telegram needs a bot token: set {TOKEN_ENV}")
@@ -117,16 +119,11 @@ class TelegramPlatform:
         # replies go through the platform's outbox (set by the composition root)
         self.outbox: Sender | None = None
         builder = ApplicationBuilder().token(token).base_url(base_url.rstrip("/"))
-        if request is not None:  # an injected transport (tests: httpx.MockTransport)
-            builder = builder.request(request).get_updates_request(request)
-        else:
-            builder = (
-                builder.connect_timeout(timeout)
-                .read_timeout(timeout)
-                .write_timeout(timeout)
-                .pool_timeout(timeout)
-                .connection_pool_size(512)
-            )
+        # an injected transport (tests: httpx.MockTransport), else PTB over aiohttp (see
+        # bot/platforms/telegram/transport.py for why)
+        sending = request or AiohttpRequest(pool_size=pool_size, timeout=timeout)
+        polling = request or AiohttpRequest(pool_size=1, timeout=timeout + 30)
+        builder = builder.request(sending).get_updates_request(polling)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.concurrent_updates(
             True
         ).build()  # one slow chat must not hold up others
