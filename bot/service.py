@@ -112,7 +112,7 @@ class Service:
             return
         for admin in sorted(spec(platform).admins(self.core.settings.platform(platform))):
             try:
-                await outbox.send(Target(platform, admin), OutgoingMessage(text))
+                await outbox.send(Target(platform, admin), OutgoingMessage(text), urgent=True)
             except DeliveryError as exc:
                 log.warning("could not notify admin on %s: %s", platform, exc)
 

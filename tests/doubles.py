@@ -90,7 +90,7 @@ class ScriptedPlatform:
     async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
         assert self.outbox is not None
         for message in messages:
-            await self.outbox.send(Target(self.name, to.chat_id), message)
+            await self.outbox.send(Target(self.name, to.chat_id), message, urgent=True)
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         return False

@@ -474,12 +474,6 @@ class WechatSandbox(Column):
         "(a transient gateway answers UNAVAILABLE: the 5xx row)",
         "400-migrated": "WeChat groups keep their id: there is no migration answer",
     }
-    known_bugs: ClassVar[Mapping[str, str]] = {
-        "401-reconnect": "bot/platforms/wechat/adapter.py: _stay_connected records an "
-        "UNAUTHENTICATED reconnect only as _last_error, and _puppet() then raises "
-        "TransientFailure('not connected') for every send, so the outbox retries with backoff "
-        "and fails each delivery instead of stopping the fan-out with AuthRejected",
-    }
 
     def __init__(
         self, server: WechatPuppetServer, platform: WechatPlatform, clock: VirtualClock

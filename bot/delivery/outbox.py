@@ -72,6 +72,7 @@ class Outbox:
         target: Target,
         message: OutgoingMessage,
         *,
+        urgent: bool = False,
         before_send: BeforeSend | None = None,
         on_retry: OnRetry | None = None,
     ) -> str:
@@ -81,6 +82,10 @@ class Outbox:
         longer than ``max_retry_after``, or too often), ``TransientFailure`` (after
         ``max_attempts``), or the platform's final answer (``TargetGone``,
         ``TargetMigrated``, ``PermanentFailure``).
+
+        ``urgent`` messages (replies, notices) skip the broadcast's queue: no in-flight slot
+        to wait for, the next free unit of the platform's window, the chat's own spacing
+        kept. A broadcast never starves them, and they never break a limit.
         """
         transient = rate_limited = 0
         while True:
@@ -90,11 +95,17 @@ class Outbox:
                     f"daily cap of {self.limits.daily_cap} messages reached on {self.name}"
                 )
             try:
-                async with self.pacer.chat_turn(target), self._in_flight, self.pacer.slot():
-                    self._check_credential()
-                    if before_send is not None:
-                        await before_send()
-                    message_id = await self.platform.send(target, message)
+                async with self.pacer.chat_turn(target):
+                    if urgent:
+                        async with self.pacer.slot(urgent=True):
+                            self._check_credential()
+                            message_id = await self.platform.send(target, message)
+                    else:
+                        async with self._in_flight, self.pacer.slot():
+                            self._check_credential()
+                            if before_send is not None:
+                                await before_send()
+                            message_id = await self.platform.send(target, message)
             except RetryLater as exc:
                 self.pacer.refund()
                 rate_limited += 1

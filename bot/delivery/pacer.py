@@ -58,6 +58,7 @@ class Pacer:
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._answered: collections.deque[float] = collections.deque()
         self._in_flight = 0
+        self._urgent_waiting = 0
         self._freed: asyncio.Event | None = None
         self._day: dt.date | None = None
         self._sent_today = 0
@@ -116,9 +117,13 @@ class Pacer:
     # -- across chats ------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """A global send slot: held while the request is in flight (see the module doc)."""
-        await self._wait_for_slot()
+    async def slot(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """A global send slot: held while the request is in flight (see the module doc).
+        An ``urgent`` send takes the next free unit of the window ahead of the others."""
+        if urgent:
+            await self._wait_urgently()
+        else:
+            await self._wait_for_slot()
         self._in_flight += 1
         try:
             yield
@@ -127,6 +132,22 @@ class Pacer:
             self._answered.append(self._clock())
             if self._freed is not None:
                 self._freed.set()
+
+    async def _wait_urgently(self) -> None:
+        rate = self.limits.global_rate
+        if math.isinf(rate):
+            return
+        self._urgent_waiting += 1
+        try:
+            while True:
+                now = self._clock()
+                if now < self._hold_until:
+                    await self._sleep(self._hold_until - now)
+                    continue
+                if await self._window_allows(rate, urgent=True):
+                    return
+        finally:
+            self._urgent_waiting -= 1
 
     async def _wait_for_slot(self) -> None:
         rate = self.limits.global_rate
@@ -148,11 +169,11 @@ class Pacer:
             if await self._window_allows(rate):
                 return
 
-    async def _window_allows(self, rate: float) -> bool:
-        """Wait until fewer than the limit are in flight or answered within the window.
-        Returns False if a pause (429) began meanwhile: the caller takes a new slot."""
-        allowed = math.ceil(rate)
-        window = allowed / rate * WINDOW_MARGIN
+    async def _window_allows(self, rate: float, *, urgent: bool = False) -> bool:
+        """Wait until fewer than the limit are in flight or answered within the window
+        (a unit is kept free for each urgent send waiting). Returns False if a pause (429)
+        began meanwhile: the caller takes a new slot."""
+        window = math.ceil(rate) / rate * WINDOW_MARGIN
         answered = self._answered
         while True:
             now = self._clock()
@@ -160,6 +181,7 @@ class Pacer:
                 return False
             while answered and answered[0] <= now - window:
                 answered.popleft()
+            allowed = math.ceil(rate) - (0 if urgent else self._urgent_waiting)
             if self._in_flight + len(answered) < allowed:
                 return True
             if answered and self._in_flight < allowed:  # the oldest answer leaves the window

@@ -98,9 +98,13 @@ class ConfiguredTarget:
 
 
 class Sender(Protocol):
-    """Sends one message, paced and retried: what an adapter's replies go through."""
+    """Sends one message, paced and retried: what an adapter's replies go through.
+    ``urgent`` (a reply someone is waiting for) goes ahead of a broadcast's queue, within
+    the same limits."""
 
-    async def send(self, target: Target, message: OutgoingMessage) -> str: ...
+    async def send(
+        self, target: Target, message: OutgoingMessage, *, urgent: bool = False
+    ) -> str: ...
 
 
 ChatHandler = Callable[[IncomingMessage], Awaitable[Sequence[OutgoingMessage]]]

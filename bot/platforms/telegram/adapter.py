@@ -86,8 +86,14 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
             return TargetGone(exc.message)
         return PermanentFailure(exc.message)
     if isinstance(exc, TimedOut | NetworkError):  # includes 5xx answers
-        return TransientFailure(str(exc) or type(exc).__name__)
+        # a proxy's 502 comes back as a whole HTML page: keep the ledger's error readable
+        return TransientFailure(_short(str(exc)) or type(exc).__name__)
     return PermanentFailure(str(exc))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class TelegramPlatform:
@@ -206,7 +212,7 @@ class TelegramPlatform:
                 if self.outbox is None:
                     await self.send(target, message)
                 else:
-                    await self.outbox.send(target, message)
+                    await self.outbox.send(target, message, urgent=True)
             except DeliveryError as exc:
                 log.warning("reply failed chat=%s: %s", to.chat_id, exc)
                 return

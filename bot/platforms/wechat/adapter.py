@@ -105,6 +105,7 @@ class WechatPlatform:
         self._logged_in = asyncio.Event()
         self._stopping = False
         self._last_error = ""
+        self._token_rejected = False
         self._rooms: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -184,6 +185,8 @@ class WechatPlatform:
                 raise
             except GRPCError as exc:
                 self._last_error = _describe(exc)
+                # a token revoked while connected: sends must say so, not "reconnecting"
+                self._token_rejected = exc.status is Status.UNAUTHENTICATED
                 if exc.status is Status.UNAUTHENTICATED and not self.connections:
                     await client.stop()
                     raise ConfigError(
@@ -219,6 +222,7 @@ class WechatPlatform:
             )
 
     def _on_login(self, contact: Any) -> None:
+        self._token_rejected = False
         self.self_id = str(contact.contact_id)
         self.self_name = str(contact.name or "")
         self.connections += 1
@@ -261,7 +265,7 @@ class WechatPlatform:
                 if self.outbox is None:
                     await self.send(target, message)
                 else:
-                    await self.outbox.send(target, message)
+                    await self.outbox.send(target, message, urgent=True)
             except DeliveryError as exc:
                 log.warning("wechat.reply_failed chat=%s: %s", mask_id(to.chat_id), exc)
                 return
@@ -357,6 +361,11 @@ class WechatPlatform:
     def _puppet(self) -> Any:
         client = self._client
         if client is None or not self.connected or client._puppet is None:
+            if self._token_rejected:
+                raise AuthRejected(
+                    f"the WeChat puppet service at {self.endpoint} rejected the token, "
+                    f"check {TOKEN_ENV}"
+                )
             raise TransientFailure("WeChat is not connected (logging in or reconnecting)")
         return client.puppet
 
