@@ -38,9 +38,7 @@ async def test_a_search_during_the_start_of_a_100k_send_is_answered_within_a_sec
         monkeypatch.setenv("BRIEFBOT_TELEGRAM_TOKEN", server.token)
         settings = Settings(
             store=StoreSettings(url=f"sqlite:///{tmp_path / 'large.db'}"),
-            platforms={
-                "telegram": TelegramSettings(api_base_url=server.base_url, admins=(ADMIN,))
-            },
+            platforms={"telegram": TelegramSettings(api_base_url=server.base_url, admins=(ADMIN,))},
         )
         core = build_core(settings)
         import_paths(core.store, [SAMPLES_DIR])

@@ -54,9 +54,7 @@ async def test_arrivals_stay_within_the_limits_and_searches_are_answered_meanwhi
         settings = Settings(
             store=StoreSettings(url=f"sqlite:///{tmp_path / 'pacing.db'}"),
             delivery=DeliverySettings(backoff_base=0.05),
-            platforms={
-                "telegram": TelegramSettings(api_base_url=server.base_url, admins=(ADMIN,))
-            },
+            platforms={"telegram": TelegramSettings(api_base_url=server.base_url, admins=(ADMIN,))},
         )
         core = build_core(settings)
         core.store.upsert_items(long_brief())

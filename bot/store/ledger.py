@@ -309,7 +309,9 @@ class Ledger(Database):
                 results[delivery_id] = (ClaimResult.CONTENT_CHANGED, _record(after[delivery_id]))
         out, seen = [], set()
         for delivery_id in delivery_ids:
-            out.append(results[delivery_id] if delivery_id not in seen else (ClaimResult.BUSY, None))
+            out.append(
+                results[delivery_id] if delivery_id not in seen else (ClaimResult.BUSY, None)
+            )
             seen.add(delivery_id)
         return out
 
