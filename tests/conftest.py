@@ -71,3 +71,27 @@ def store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+# The slower tier: real clients against the loopback servers, subprocesses, wheel builds.
+# `pytest -m "not integration"` is the fast tier (seconds); CI runs both.
+INTEGRATION_MODULES = {
+    "test_cli",
+    "test_large_fanout",
+    "test_packaging",
+    "test_pacing_at_server",
+    "test_sandbox_telegram",
+    "test_sandbox_wechat",
+    "test_scheduler",
+    "test_telegram_bot",
+    "test_wechat_bot",
+    "test_wechat_platform",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        params = item.nodeid.rpartition("[")[2] if "[" in item.nodeid else ""
+        if module in INTEGRATION_MODULES or "sandbox" in params:
+            item.add_marker(pytest.mark.integration)

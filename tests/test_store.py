@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 from bot.domain import BriefInfo, ClaimResult, DeliveryStatus, Link, Target, TargetKind
 from bot.errors import StoreError
 from bot.store import DeliveryRecord, Store, item_identity
+from bot.store.database import HEAD_REVISION
 from tests.factories import DAY, make_item
 
 
@@ -23,7 +24,10 @@ def test_open_creates_sqlite_file_and_schema(tmp_path: Path) -> None:
         tables = set(inspect(store.engine).get_table_names())
         assert {"items", "briefs", "subscribers", "deliveries", "alembic_version"} <= tables
         with store.engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+            assert (
+                conn.execute(text("select version_num from alembic_version")).scalar()
+                == HEAD_REVISION
+            )
     finally:
         store.close()
 

@@ -483,12 +483,6 @@ async def test_replies_and_admin_notices_count_towards_the_daily_cap_and_keep_th
             assert_spaced(wx.server, OTHER_ROOM, INTERVAL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/delivery/outbox.py build_outbox: after a restart the daily cap starts from "
-    "the ledger's brief parts (Store.parts_sent_since), forgetting the replies and notices "
-    "sent earlier that day",
-)
 async def test_a_restart_keeps_the_replies_already_sent_today_under_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

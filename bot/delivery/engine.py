@@ -85,6 +85,7 @@ class GroupCommit:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.commits = 0
+        self._last_batch = 0
         self._waiting: list[tuple[PartSent, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -110,11 +111,13 @@ class GroupCommit:
 
     async def _flush(self) -> None:
         while self._waiting:
-            if len(self._waiting) < GROUP_COMMIT_MAX:
-                # linger a moment so that a commit carries many chats: each hand-over to the
-                # database thread costs the event loop a GIL switch
+            if self._last_batch > 1 and len(self._waiting) < GROUP_COMMIT_MAX:
+                # under load, linger a moment so that a commit carries many chats: each
+                # hand-over to the database thread costs the event loop a GIL switch (when
+                # parts come one at a time, each is committed at once)
                 await asyncio.sleep(GROUP_COMMIT_LINGER)
             batch, self._waiting = self._waiting, []
+            self._last_batch = len(batch)
             try:
                 results = await asyncio.to_thread(
                     self.store.record_parts_sent, [part for part, _ in batch]

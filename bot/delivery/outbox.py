@@ -50,8 +50,11 @@ class Outbox:
         pacer: Pacer,
         *,
         sleep: Sleep = asyncio.sleep,
+        count_urgent: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.platform = platform
+        # the ledger counts brief parts; replies and notices are counted here (daily caps)
+        self._count_urgent = count_urgent
         self.settings = settings
         self.pacer = pacer
         self.stats = OutboxStats()
@@ -151,6 +154,11 @@ class Outbox:
                 self.pacer.refund()
                 raise
             self.stats.sent += 1
+            if urgent and self._count_urgent is not None:
+                try:
+                    await self._count_urgent()
+                except Exception:
+                    log.exception("could not count a message towards the daily cap")
             return message_id
 
     def _check_credential(self) -> None:
@@ -177,9 +185,15 @@ def build_outbox(
 
     def sent_earlier(day: dt.date) -> int:
         midnight = dt.datetime.combine(day, dt.time(0), tzinfo=timezone)
-        return store.parts_sent_since(platform.name, midnight.astimezone(dt.UTC))
+        parts = store.parts_sent_since(platform.name, midnight.astimezone(dt.UTC))
+        return parts + store.messages_counted(platform.name, day)
+
+    async def count_reply() -> None:
+        await asyncio.to_thread(store.count_message, platform.name, today())
 
     pacer = Pacer(
         platform.limits, clock=clock, sleep=sleep, rng=rng, today=today, already_sent=sent_earlier
     )
-    return Outbox(platform, settings, pacer, sleep=sleep)
+    # only a daily cap needs replies and notices counted across restarts
+    counted = count_reply if platform.limits.daily_cap is not None else None
+    return Outbox(platform, settings, pacer, sleep=sleep, count_urgent=counted)

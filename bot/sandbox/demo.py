@@ -7,6 +7,7 @@ and prints what each side saw.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -67,6 +68,8 @@ def wechat_available() -> str | None:
     """None if the WeChat side can run here, else why not."""
     if sys.version_info >= (3, 13):
         return "wechaty 0.10.7 needs Python 3.11 or 3.12"
+    if importlib.util.find_spec("wechaty") is None or importlib.util.find_spec("grpclib") is None:
+        return "the wechat extra is not installed (pip install 'briefbot[wechat]')"
     return None
 
 

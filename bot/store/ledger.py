@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.domain import ClaimResult, DeliveryStatus, Target, TargetKind
 from bot.errors import StoreError
 from bot.store.database import Database, aware
-from bot.store.models import DeliveryRow, utcnow
+from bot.store.models import DeliveryRow, MessagesSentRow, utcnow
 
 # A delivery in one of these states is done: a later run without --force leaves it alone.
 FINAL_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.GONE, DeliveryStatus.SKIPPED)
@@ -469,6 +469,24 @@ class Ledger(Database):
                 )
             )
             return sum(len(ids or []) for ids in rows)
+
+    def count_message(self, platform: str, day: dt.date) -> None:
+        """Count one message sent outside the ledger (a reply, a notice) on ``day``."""
+        insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        table = cast(Table, MessagesSentRow.__table__)
+        with self.engine.begin() as connection:
+            statement = insert(table).values(platform=platform, day=day, sent=1)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["platform", "day"], set_={"sent": table.c.sent + 1}
+                )
+            )
+
+    def messages_counted(self, platform: str, day: dt.date) -> int:
+        """Messages counted by :meth:`count_message` on ``day``."""
+        with self.session() as s:
+            row = s.get(MessagesSentRow, (platform, day))
+            return row.sent if row is not None else 0
 
     def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
         with self.session() as s:

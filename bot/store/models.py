@@ -107,3 +107,14 @@ class DeliveryRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class MessagesSentRow(Base):
+    """Messages a platform's outbox sent outside the ledger (replies, notices) per day, in
+    the brief's time zone: with the ledger's brief parts, what a daily cap counts."""
+
+    __tablename__ = "messages_sent"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
