@@ -190,7 +190,6 @@ async def engine_run(base_url: str, subscribers: int, rate: float) -> dict[str, 
     return {
         "elapsed": elapsed,
         "parts": parts,
-        "sent": result.report.count_sent() if hasattr(result.report, "count_sent") else None,
         "search_wait": search_wait,
     }
 

@@ -241,8 +241,8 @@ class DeliveryEngine:
                 group.create_task(produce())
                 for _ in range(workers):
                     group.create_task(work())
-            while settling:
-                await asyncio.gather(*settling)
+            # the workers are done: no last part is handed in any more
+            await asyncio.gather(*settling)
         finally:
             await self.commits.settle()
             # cancelled (shutdown): queued claims go back to pending for the next run
