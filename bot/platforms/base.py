@@ -8,13 +8,14 @@ so each platform's heavy client library is imported only by its ``build``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from bot.domain import IncomingMessage, OutgoingMessage, Target, TargetKind
+from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
 
 
 class LengthUnit(StrEnum):
@@ -156,6 +157,7 @@ class PlatformContext:
 
 
 S = TypeVar("S")
+log = logging.getLogger("briefbot.platforms")
 
 
 class PlatformSpec(Generic[S]):
@@ -219,3 +221,24 @@ class PlatformSpec(Generic[S]):
 
     def build(self, settings: S, context: PlatformContext) -> Platform:
         raise NotImplementedError
+
+
+async def send_replies(
+    platform: Platform, to: IncomingMessage, messages: Sequence[OutgoingMessage]
+) -> None:
+    """What an adapter's ``reply`` does: answer in order through the platform's outbox, as
+    urgent sends; a reply that fails is logged (with the platform's id masking), not raised."""
+    from bot.errors import DeliveryError
+    from bot.logs import log_target
+
+    kind = TargetKind.SUBSCRIBER if to.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+    target = Target(platform.name, to.chat_id, kind)
+    for message in messages:
+        try:
+            if platform.outbox is None:
+                await platform.send(target, message)
+            else:
+                await platform.outbox.send(target, message, urgent=True)
+        except DeliveryError as exc:
+            log.warning("reply failed chat=%s: %s", log_target(platform.name, to.chat_id), exc)
+            return

@@ -63,24 +63,8 @@ class PartSent:
     last: bool
 
 
-def _delivery(row: DeliveryRow) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row.id,
-        brief_date=row.brief_date,
-        platform=row.platform,
-        chat_id=row.chat_id,
-        kind=TargetKind(row.kind),
-        status=DeliveryStatus(row.status),
-        parts_total=row.parts_total,
-        parts_sent=row.parts_sent,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        message_ids=list(row.message_ids or []),
-        sent_at=row.sent_at,
-    )
-
-
-def _record(row: Row[Any]) -> DeliveryRecord:
+def _record(row: Row[Any] | DeliveryRow) -> DeliveryRecord:
+    """A ledger row (an ORM object or a Core row: the same attributes) as a value."""
     return DeliveryRecord(
         id=row.id,
         brief_date=row.brief_date,
@@ -162,7 +146,7 @@ class Ledger(Database):
                         # a run still sending the old version loses its claim
                         row.claimed_by, row.attempts = None, row.attempts + 1
                     s.flush()
-                return [_delivery(rows[(t.platform, t.chat_id)]) for t in targets]
+                return [_record(rows[(t.platform, t.chat_id)]) for t in targets]
         except IntegrityError as exc:
             raise StoreError(
                 f"ledger conflict preparing deliveries for {date}: {exc.orig}"
@@ -452,13 +436,13 @@ class Ledger(Database):
             ).one_or_none()
             if other is None:
                 row.chat_id = new_chat_id
-                return _delivery(row)
+                return _record(row)
             row.status = DeliveryStatus.SKIPPED.value
             row.claimed_by = None
             row.last_error = f"chat migrated to {new_chat_id}, which has its own delivery"
             if other.status in _FINAL:
                 return None
-            return _delivery(other)
+            return _record(other)
 
     def parts_sent_since(self, platform: str, since: dt.datetime) -> int:
         """Messages the ledger recorded as sent on ``platform`` since ``since`` (daily caps)."""
@@ -493,7 +477,7 @@ class Ledger(Database):
             query = select(DeliveryRow).where(DeliveryRow.brief_date == date)
             if platform:
                 query = query.where(DeliveryRow.platform == platform)
-            return [_delivery(r) for r in s.scalars(query.order_by(DeliveryRow.id))]
+            return [_record(r) for r in s.scalars(query.order_by(DeliveryRow.id))]
 
     def delivery_counts(self, date: dt.date, platform: str | None = None) -> dict[str, int]:
         """How many deliveries of ``date`` are in each status (counted in the database)."""

@@ -29,7 +29,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 from telegram.request import BaseRequest
 
-from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
+from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target
 from bot.errors import (
     AuthRejected,
     ConfigError,
@@ -40,7 +40,7 @@ from bot.errors import (
     TargetMigrated,
     TransientFailure,
 )
-from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender
+from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender, send_replies
 from bot.platforms.telegram import LIMITS, TOKEN_ENV
 from bot.platforms.telegram.transport import AiohttpRequest
 
@@ -205,17 +205,7 @@ class TelegramPlatform:
 
     async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
         """Answer in order through the outbox; a reply that fails is logged, not raised."""
-        kind = TargetKind.SUBSCRIBER if to.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
-        target = Target(self.name, to.chat_id, kind)
-        for message in messages:
-            try:
-                if self.outbox is None:
-                    await self.send(target, message)
-                else:
-                    await self.outbox.send(target, message, urgent=True)
-            except DeliveryError as exc:
-                log.warning("reply failed chat=%s: %s", to.chat_id, exc)
-                return
+        await send_replies(self, to, messages)
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         try:

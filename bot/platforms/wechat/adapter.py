@@ -20,13 +20,12 @@ from bot.errors import (
     AuthRejected,
     BriefbotError,
     ConfigError,
-    DeliveryError,
     PermanentFailure,
     RetryLater,
     TargetGone,
     TransientFailure,
 )
-from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender
+from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender, send_replies
 from bot.platforms.wechat import LIMITS, TOKEN_ENV
 from bot.platforms.wechat.compat import (
     WechatyClient,
@@ -258,17 +257,7 @@ class WechatPlatform:
 
     async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
         """Answer in order through the outbox; a reply that fails is logged, not raised."""
-        kind = TargetKind.GROUP if to.chat_kind is ChatKind.GROUP else TargetKind.SUBSCRIBER
-        target = Target(self.name, to.chat_id, kind)
-        for message in messages:
-            try:
-                if self.outbox is None:
-                    await self.send(target, message)
-                else:
-                    await self.outbox.send(target, message, urgent=True)
-            except DeliveryError as exc:
-                log.warning("wechat.reply_failed chat=%s: %s", mask_id(to.chat_id), exc)
-                return
+        await send_replies(self, to, messages)
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         # wechaty offers no way to ask who administers a group: only the bot's admins (by
