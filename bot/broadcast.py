@@ -83,9 +83,10 @@ async def configured_targets(
             for configured in spec(name).configured_targets(settings):
                 if only and configured.name not in only and configured.chat_id not in only:
                     continue
-                chat_id = configured.chat_id
                 if adapter is not None:
                     chat_id = await adapter.resolve(configured)
+                else:  # a dry run: a group known only by its name is shown by that name
+                    chat_id = configured.chat_id or configured.name
                 if chat_id is None:
                     unresolved.append(f"{name} group {configured.name!r} not found")
                     continue
@@ -130,9 +131,11 @@ async def send_brief(
     force: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    detailed: bool = True,
 ) -> SendResult:
     """Send the brief of ``date`` through the ledger to ``platforms``: each target once
-    unless ``force``. ``chat_ids`` names chats directly (the CLI's --target)."""
+    unless ``force``. ``chat_ids`` names chats directly (the CLI's --target). Without
+    ``detailed`` the report lists only the targets not sent or skipped."""
     brief = assemble_brief(core.store, date, core.settings.brief)
     if brief is None:
         raise NothingToSend(f"no items on {date.isoformat()}: nothing to send")
@@ -160,7 +163,9 @@ async def send_brief(
                 result.plan.append(PlannedDelivery(target, status, len(messages[target.platform])))
         return result
     assert engine is not None, "a real send needs the delivery engine"
-    result.report = await engine.deliver(date, messages, targets, force=force, progress=progress)
+    result.report = await engine.deliver(
+        date, messages, targets, force=force, progress=progress, detailed=detailed
+    )
     for problem in result.unresolved:
         log.warning("cannot deliver: %s", problem)
     log.info("brief sent date=%s summary=%s", date.isoformat(), result.summary())

@@ -220,6 +220,7 @@ async def _send(args: argparse.Namespace, core: Core) -> SendResult:
             force=args.force,
             dry_run=args.dry_run,
             progress=(lambda _outcome: bar.update(1)) if bar is not None else None,
+            detailed=args.json,  # the text summary names only what was not delivered
         )
     finally:
         if bar is not None:

@@ -49,6 +49,7 @@ class Service:
         force: bool = False,
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
+        detailed: bool = True,
     ) -> SendResult:
         """The one path every send takes: CLI, admin chat command and schedule."""
         if platform is not None and platform not in self.platforms:
@@ -69,10 +70,13 @@ class Service:
             force=force,
             dry_run=dry_run,
             progress=progress,
+            detailed=detailed,
         )
 
     async def send_from_chat(self, platform: str, date: dt.date, audience: str) -> SendOutcome:
-        result = await self.send(date, platform=platform, audience=Audience(audience))
+        result = await self.send(
+            date, platform=platform, audience=Audience(audience), detailed=False
+        )
         return SendOutcome(result.summary(), result.unresolved)
 
     async def scheduled_send(self, platform: str, audience: str, only: Sequence[str]) -> None:
@@ -83,7 +87,7 @@ class Service:
         date = self.core.today()
         try:
             result = await self.send(
-                date, platform=platform, audience=Audience(audience), only=only
+                date, platform=platform, audience=Audience(audience), only=only, detailed=False
             )
             log.info(
                 "scheduled send done platform=%s audience=%s date=%s summary=%s",

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -59,18 +60,30 @@ class Outcome:
 
 @dataclass
 class DeliveryReport:
+    """What a fan-out did: counts by status, and the outcome of each target (all of them
+    when ``detailed``; otherwise only those not sent or skipped, which keeps a 100k send's
+    report small)."""
+
     date: dt.date
     outcomes: list[Outcome] = field(default_factory=list)
     retries: int = 0
     rate_limited: int = 0
+    detailed: bool = True
+    counts: Counter[DeliveryStatus] = field(default_factory=Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] += 1
+        if self.detailed or outcome.status not in _ROUTINE:
+            self.outcomes.append(outcome)
 
     def count(self, status: DeliveryStatus) -> int:
-        return sum(o.status is status for o in self.outcomes)
+        return self.counts[status]
 
     def summary(self) -> dict[str, int]:
         return {status.value: self.count(status) for status in DeliveryStatus}
 
 
+_ROUTINE = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
 ProgressCallback = Callable[[Outcome], None]
 Targets = Iterable[Target] | AsyncIterable[Sequence[Target]]
 
@@ -173,6 +186,7 @@ class DeliveryEngine:
         *,
         force: bool = False,
         progress: ProgressCallback | None = None,
+        detailed: bool = True,
     ) -> DeliveryReport:
         """Deliver ``messages[platform]`` to every target; already-sent targets are skipped
         unless ``force``. Parts go out in order per chat; chats are served concurrently.
@@ -180,7 +194,7 @@ class DeliveryEngine:
         A rejected credential stops the fan-out: :class:`AuthRejected` is raised after the
         rows it did not reach are left pending.
         """
-        report = DeliveryReport(date)
+        report = DeliveryReport(date, detailed=detailed)
         claim = run_id(self.worker_id)
         digests = {name: parts_digest(parts) for name, parts in messages.items()}
         queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=PAGE)
@@ -188,17 +202,18 @@ class DeliveryEngine:
         workers = self._concurrency(messages)
 
         def finish(outcome: Outcome) -> None:
-            report.outcomes.append(outcome)
+            report.add(outcome)
             if progress is not None:
                 progress(outcome)
 
         async def produce() -> None:
-            seen: set[str] = set()
+            seen: set[int] = set()  # hashes of the keys: a 100k send stays small
             async for page in _pages(targets):
                 fresh = []
                 for target in page:  # each chat once, even when listed twice in one page
-                    if target.key not in seen and target.platform in messages:
-                        seen.add(target.key)
+                    key = hash(target.key)
+                    if key not in seen and target.platform in messages:
+                        seen.add(key)
                         fresh.append(target)
                 if fatal or not fresh:
                     continue
