@@ -234,16 +234,19 @@ class DeliveryEngine:
         async def settle(last_commit: Awaitable[Outcome]) -> None:
             finish(await last_commit)
 
+        left: list[_Job] = []  # claimed, not sent: given back in one statement at the end
+
         async def work() -> None:
             while (job := await queue.get()) is not None:
                 if fatal:
-                    finish(self._release(job, claim, "the fan-out stopped: " + str(fatal[0])))
+                    left.append(job)
                     continue
                 try:
                     outcome = await self._deliver_one(job, claim, report)
                 except AuthRejected as exc:
                     fatal.append(exc)
-                    outcome = self._release(job, claim, str(exc))
+                    left.append(job)
+                    continue
                 if isinstance(outcome, Outcome):
                     finish(outcome)
                 else:  # the last part is being committed: take the next chat meanwhile
@@ -260,14 +263,17 @@ class DeliveryEngine:
             await asyncio.gather(*settling)
         finally:
             await self.commits.settle()
-            # cancelled (shutdown): queued claims go back to pending for the next run
-            queued = []
+            # stopped (a rejected credential) or cancelled (shutdown): the claimed rows not
+            # sent go back to pending for the next run
             while not queue.empty():
-                job = queue.get_nowait()
-                if job is not None:
-                    queued.append(job.row.id)
-            self.store.release_claims(queued, claim)
+                if (job := queue.get_nowait()) is not None:
+                    left.append(job)
+            self.store.release_claims([job.row.id for job in left], claim)
         if fatal:
+            for job in left:
+                finish(
+                    Outcome(job.target, DeliveryStatus.PENDING, job.row.parts_sent, str(fatal[0]))
+                )
             raise fatal[0]
         return report
 
@@ -316,10 +322,6 @@ class DeliveryEngine:
                     Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
                 )
         return out
-
-    def _release(self, job: _Job, claim: str, error: str) -> Outcome:
-        self.store.release_claim(job.row.id, claim)
-        return Outcome(job.target, DeliveryStatus.PENDING, job.row.parts_sent, error)
 
     def _concurrency(self, messages: Mapping[str, Sequence[OutgoingMessage]]) -> int:
         # Enough chats in flight to fill each platform's global rate while single chats wait
