@@ -222,9 +222,7 @@ def build_service(
                 options=dict((options or {}).get(name, {})),
             ),
         )
-        outbox = build_outbox(
-            adapter, core.store, settings.delivery, today=core.today, timezone=settings.tz
-        )
+        outbox = build_outbox(adapter, core.store, settings.delivery, today=core.today)
         adapter.outbox = outbox  # replies, notices and briefs share one outbound path
 
         async def notify(

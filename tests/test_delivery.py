@@ -44,14 +44,15 @@ DAY = dt.date(2026, 11, 27)
 PARTS = [OutgoingMessage(f"part {i}", "html") for i in range(3)]
 
 
-def make_outbox(store: Store, platform: ScriptedPlatform, **settings: float) -> Outbox:
+def make_outbox(
+    store: Store, platform: ScriptedPlatform, *, today: dt.date = DAY, **settings: float
+) -> Outbox:
     clock = platform.clock
     outbox = build_outbox(
         platform,
         store,
         DeliverySettings(**settings),  # type: ignore[arg-type]
-        today=lambda: DAY,
-        timezone=dt.UTC,
+        today=lambda: today,
         clock=clock,
         sleep=clock.sleep,
     )
@@ -60,11 +61,11 @@ def make_outbox(store: Store, platform: ScriptedPlatform, **settings: float) -> 
 
 
 def make_engine(
-    store: Store, limits: Limits = TELEGRAM_LIMITS, **settings: float
+    store: Store, limits: Limits = TELEGRAM_LIMITS, *, today: dt.date = DAY, **settings: float
 ) -> tuple[DeliveryEngine, ScriptedPlatform, VirtualClock]:
     clock = VirtualClock()
     platform = ScriptedPlatform(clock, limits)
-    outbox = make_outbox(store, platform, **settings)
+    outbox = make_outbox(store, platform, today=today, **settings)
     engine = DeliveryEngine(
         store,
         {"telegram": outbox},
@@ -372,22 +373,25 @@ async def test_two_sends_to_one_chat_keep_its_spacing() -> None:
 
 
 async def test_the_daily_cap_counts_today_only(store: Store) -> None:
-    from sqlalchemy import update
-
-    from bot.store.models import DeliveryRow
-
     limits = Limits(max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=2)
-    engine, _platform, _ = make_engine(store, limits)
     yesterday = DAY - dt.timedelta(days=1)
+    engine, _platform, _ = make_engine(store, limits, today=yesterday)
     targets = subscribers(store, 2)
-    await engine.deliver(yesterday, {"telegram": PARTS[:1]}, targets)
-    with store.session() as s:  # those were sent yesterday
-        s.execute(
-            update(DeliveryRow).values(updated_at=dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC))
-        )
+    await engine.deliver(yesterday, {"telegram": PARTS[:1]}, targets)  # sent yesterday
     today_engine, platform2, _ = make_engine(store, limits)
     await today_engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
     assert len(platform2.delivered) == 2
+
+
+async def test_a_forced_resend_still_counts_the_mornings_messages(store: Store) -> None:
+    limits = Limits(max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=3)
+    engine, platform, _ = make_engine(store, limits)
+    targets = subscribers(store, 2)
+    await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
+    restarted, platform2, _ = make_engine(store, limits)  # a new process, same day
+    report = await restarted.deliver(DAY, {"telegram": PARTS[:1]}, targets, force=True)
+    assert len(platform2.delivered) == 1  # 2 in the morning + 1 = the cap of 3
+    assert report.count(DeliveryStatus.PENDING) == 1
 
 
 def test_force_takes_the_row_from_a_run_still_sending(store: Store) -> None:
@@ -520,3 +524,64 @@ async def test_a_large_fan_out_streams_its_targets_and_commits_in_groups(store: 
     assert len(platform.delivered) == 1200
     assert engine.commits.commits < 1200  # parts of many chats share a commit
     assert store.delivery_counts(DAY) == {"sent": 1200}
+
+
+async def test_a_third_sender_arriving_late_still_waits_its_turn() -> None:
+    """A released chat lock looks free before its next waiter resumes: a sender arriving
+    then must not get a lock of its own and send at the same time."""
+    clock = VirtualClock()
+    limits = TELEGRAM_LIMITS.with_overrides(per_chat_interval=3.0)
+    pacer = Pacer(limits, clock=clock, sleep=clock.sleep)
+    chat = Target("telegram", "42")
+    spans: list[tuple[float, float]] = []
+
+    async def send(after: float) -> None:
+        await clock.sleep(after)
+        async with pacer.chat_turn(chat):
+            start = clock.now
+            await clock.sleep(0.5)  # a slow request
+            spans.append((start, clock.now))
+
+    await asyncio.gather(send(0.0), send(0.1), send(3.6))
+    spans.sort()
+    assert all(b[0] >= a[1] + 3.0 - 1e-9 for a, b in pairwise(spans))
+
+
+async def test_a_pause_longer_than_we_wait_leaves_every_row_pending_without_requests(
+    store: Store,
+) -> None:
+    engine, platform, _ = make_engine(store, max_retry_after=60.0)
+    platform.script = lambda t, m, n: RetryLater(3600) if n == 1 else None
+    report = await engine.deliver(DAY, {"telegram": PARTS[:1]}, subscribers(store, 5))
+    assert platform.calls == 1  # the others were not sent into the pause
+    assert report.count(DeliveryStatus.PENDING) == 5
+    assert {r.status for r in store.deliveries(DAY)} == {DeliveryStatus.PENDING}
+
+
+async def test_a_rejected_credential_is_tried_again_after_a_while(store: Store) -> None:
+    from bot.delivery.outbox import REJECTED_FOR
+
+    engine, platform, clock = make_engine(store)
+    outbox = engine.outboxes["telegram"]
+    platform.script = lambda t, m, n: AuthRejected("token rejected") if n == 1 else None
+    with pytest.raises(AuthRejected):
+        await outbox.send(Target("telegram", "1"), OutgoingMessage("a"))
+    with pytest.raises(AuthRejected):  # refused without a request
+        await outbox.send(Target("telegram", "2"), OutgoingMessage("b"))
+    assert platform.calls == 1
+    await clock.sleep(REJECTED_FOR + 1)
+    await outbox.send(Target("telegram", "3"), OutgoingMessage("c"))  # the gateway is back
+    assert [text for _, text, _ in platform.delivered] == ["c"]
+
+
+async def test_a_failing_target_source_raises_its_own_error(store: Store) -> None:
+    from bot.errors import ConfigError
+
+    engine, _platform, _ = make_engine(store)
+
+    async def pages() -> AsyncIterator[list[Target]]:
+        yield [Target("telegram", "1")]
+        raise ConfigError("[[wechat.groups]] topic 'x' matches 2 groups")
+
+    with pytest.raises(ConfigError, match="matches 2 groups"):
+        await engine.deliver(DAY, {"telegram": PARTS[:1]}, pages())

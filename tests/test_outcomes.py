@@ -654,7 +654,6 @@ async def test_the_outbox_acts_on_the_outcome(harness: Column, row: Row, tmp_pat
             store,
             settings,
             today=lambda: DAY,
-            timezone=dt.UTC,
             clock=clock,
             sleep=clock.sleep,
         )

@@ -503,7 +503,6 @@ async def test_a_restart_keeps_the_replies_already_sent_today_under_the_cap(
                 core.store,
                 core.settings.delivery,
                 today=core.today,
-                timezone=core.settings.tz,
             )
             platform.outbox = wx.service.outboxes["wechat"] = restarted
             await wx.server.inject_private_message(CAROL, "芯片")

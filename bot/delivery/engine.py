@@ -9,6 +9,7 @@ next part to the same chat is sent, and never before the platform accepted it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -217,13 +218,14 @@ class DeliveryEngine:
                         fresh.append(target)
                 if fatal or not fresh:
                     continue
-                for job_or_outcome in await self._claim_page(
-                    date, fresh, messages, digests, claim, force
-                ):
+                claimed = await self._claim_page(date, fresh, messages, digests, claim, force)
+                unqueued.extend(j for j in claimed if not isinstance(j, Outcome))
+                for job_or_outcome in claimed:
                     if isinstance(job_or_outcome, Outcome):
                         finish(job_or_outcome)
                     else:
                         await queue.put(job_or_outcome)
+                        unqueued.popleft()  # jobs are queued in the order claimed
                 if fatal:
                     break
             for _ in range(workers):  # not on cancellation: the workers are gone then
@@ -235,6 +237,7 @@ class DeliveryEngine:
             finish(await last_commit)
 
         left: list[_Job] = []  # claimed, not sent: given back in one statement at the end
+        unqueued: collections.deque[_Job] = collections.deque()  # claimed, not yet queued
 
         async def work() -> None:
             while (job := await queue.get()) is not None:
@@ -255,10 +258,16 @@ class DeliveryEngine:
                     task.add_done_callback(settling.discard)
 
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(produce())
-                for _ in range(workers):
-                    group.create_task(work())
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(produce())
+                    for _ in range(workers):
+                        group.create_task(work())
+            except BaseExceptionGroup as errors:
+                # the producer failed (a store error, a group that cannot be resolved): say
+                # that error, not a group of one
+                first = errors.exceptions[0]
+                raise first if isinstance(first, Exception) else errors from None
             # the workers are done: no last part is handed in any more
             await asyncio.gather(*settling)
         finally:
@@ -268,6 +277,7 @@ class DeliveryEngine:
             while not queue.empty():
                 if (job := queue.get_nowait()) is not None:
                     left.append(job)
+            left.extend(unqueued)
             self.store.release_claims([job.row.id for job in left], claim)
         if fatal:
             for job in left:
@@ -294,14 +304,28 @@ class DeliveryEngine:
             content_hash=digests,
             force=force,
         )
-        claims = await asyncio.to_thread(
-            self.store.claim_many,
-            [row.id for row in rows],
-            claim,
-            content_hash={row.id: digests[row.platform] for row in rows},
-            parts_total={row.id: len(messages[row.platform]) for row in rows},
-            may_take_over=claim_is_stale,
+        claiming = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.store.claim_many,
+                [row.id for row in rows],
+                claim,
+                content_hash={row.id: digests[row.platform] for row in rows},
+                parts_total={row.id: len(messages[row.platform]) for row in rows},
+                may_take_over=claim_is_stale,
+            )
         )
+        try:
+            claims = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # the thread commits its claims anyway: give them back before stopping
+            done = await claiming
+            ids = [
+                r.id
+                for r, (result, _) in zip(rows, done, strict=True)
+                if result is ClaimResult.CLAIMED
+            ]
+            self.store.release_claims(ids, claim)
+            raise
         now = self._clock()
         out: list[_Job | Outcome] = []
         for target, row, (result, record) in zip(page, rows, claims, strict=True):
@@ -385,17 +409,17 @@ class DeliveryEngine:
                 )
             except _ClaimLost:
                 return Outcome(job.target, DeliveryStatus.SKIPPED, index, "another run took over")
-            except OverDailyCap as exc:
+            except (OverDailyCap, RetryLater) as exc:
+                # over today's cap, or the platform asks for a longer pause than we wait:
+                # the row stays pending for a later run
                 await asyncio.to_thread(
                     self.store.finish_delivery,
                     job.row.id,
                     DeliveryStatus.PENDING,
-                    error=str(exc),
+                    error=scrub(str(exc)),
                     worker=claim,
                 )
-                return Outcome(job.target, DeliveryStatus.PENDING, index, str(exc))
-            except RetryLater as exc:
-                return await self._fail(job, claim, str(exc), index)
+                return Outcome(job.target, DeliveryStatus.PENDING, index, scrub(str(exc)))
             except TargetMigrated as exc:
                 if migrated:  # one hop per delivery: a loop of migrations is a platform bug
                     return await self._fail(job, claim, f"migrated twice: {exc}", index)
@@ -414,7 +438,15 @@ class DeliveryEngine:
                 return await self._fail(job, claim, str(exc), index)
             message_ids.append(message_id)
             index += 1
-            part = PartSent(job.row.id, claim, index, tuple(message_ids), index == len(job.parts))
+            day = outbox.cap_day()
+            part = PartSent(
+                job.row.id,
+                claim,
+                index,
+                tuple(message_ids),
+                index == len(job.parts),
+                counts_for=(outbox.name, day) if day is not None else None,
+            )
             if part.last:
                 return self._after_commit(job, self.commits.submit(part), index)
             if not await self.commits.record(part):

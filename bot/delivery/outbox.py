@@ -28,6 +28,9 @@ log = logging.getLogger("briefbot.outbox")
 
 # At most this many 429s in a row for one message before it is left for a later run.
 MAX_RATE_LIMITED = 20
+# After a rejected credential, sends are refused without a request for this long; then one
+# is tried again (a WeChat gateway may accept the token again after a restart).
+REJECTED_FOR = 60.0
 
 BeforeSend = Callable[[], Awaitable[None]]
 OnRetry = Callable[[DeliveryError], None]
@@ -59,6 +62,7 @@ class Outbox:
         self.pacer = pacer
         self.stats = OutboxStats()
         self.rejected: AuthRejected | None = None
+        self._rejected_at = 0.0
         self._sleep = sleep
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
 
@@ -69,6 +73,10 @@ class Outbox:
     @property
     def limits(self) -> Limits:
         return self.pacer.limits
+
+    def cap_day(self) -> dt.date | None:
+        """The day a message sent now counts for, if the platform has a daily cap."""
+        return self.pacer.today() if self.limits.daily_cap is not None else None
 
     async def send(
         self,
@@ -113,6 +121,8 @@ class Outbox:
                 self.pacer.refund()
                 rate_limited += 1
                 self.stats.rate_limited += 1
+                # the platform's pause holds for every send, even one that gives up on it
+                self.pacer.hold(exc.retry_after)
                 if (
                     exc.retry_after > self.settings.max_retry_after
                     or rate_limited > MAX_RATE_LIMITED
@@ -121,7 +131,6 @@ class Outbox:
                 log.warning(
                     "rate limited chat=%s retry_after=%s", self._who(target), exc.retry_after
                 )
-                self.pacer.hold(exc.retry_after)
                 if on_retry is not None:
                     on_retry(exc)
                 continue
@@ -148,7 +157,7 @@ class Outbox:
                 self.pacer.refund()
                 if self.rejected is None:
                     log.error("%s: %s", self.name, scrub(str(exc)))
-                self.rejected = exc
+                self.rejected, self._rejected_at = exc, self.pacer.now()
                 raise
             except BaseException:
                 self.pacer.refund()
@@ -163,7 +172,12 @@ class Outbox:
 
     def _check_credential(self) -> None:
         if self.rejected is not None:
-            raise AuthRejected(str(self.rejected))
+            if self.pacer.now() - self._rejected_at < REJECTED_FOR:
+                raise AuthRejected(str(self.rejected))
+            self.rejected = None  # try once more: the credential may be good again
+        held = self.pacer.held_for()
+        if held > self.settings.max_retry_after:
+            raise RetryLater(held, f"{self.name} asked to pause longer than max_retry_after")
 
     def _who(self, target: Target) -> str:
         return log_target(target.platform, target.chat_id)
@@ -175,18 +189,15 @@ def build_outbox(
     settings: DeliverySettings,
     *,
     today: Callable[[], dt.date],
-    timezone: dt.tzinfo,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
 ) -> Outbox:
-    """An outbox whose daily cap counts, after a restart, what the ledger says went out on
-    ``platform`` since midnight in ``timezone``."""
+    """An outbox whose daily cap counts, after a restart too, every message that went out
+    on ``platform`` on ``today()`` (the brief's day): brief parts, replies and notices."""
 
     def sent_earlier(day: dt.date) -> int:
-        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=timezone)
-        parts = store.parts_sent_since(platform.name, midnight.astimezone(dt.UTC))
-        return parts + store.messages_counted(platform.name, day)
+        return store.messages_counted(platform.name, day)
 
     async def count_reply() -> None:
         await asyncio.to_thread(store.count_message, platform.name, today())

@@ -56,6 +56,7 @@ class Pacer:
         self._hold_until = 0.0
         self._chat_ready: dict[str, float] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_users: dict[str, int] = {}
         self._answered: collections.deque[float] = collections.deque()
         self._in_flight = 0
         self._urgent_waiting = 0
@@ -94,6 +95,9 @@ class Pacer:
         lock = self._chat_locks.get(key)
         if lock is None:
             lock = self._chat_locks[key] = asyncio.Lock()
+        # counted, not lock.locked(): a released lock looks free while its next waiter has
+        # not resumed yet, and a new lock for the key would let two sends run at once
+        self._chat_users[key] = self._chat_users.get(key, 0) + 1
         try:
             async with lock:
                 while (wait := self._chat_ready.get(key, 0.0) - self._clock()) > 0:
@@ -105,7 +109,9 @@ class Pacer:
                     interval = self.limits.chat_interval(target.kind) * WINDOW_MARGIN
                     self._remember_chat(key, self._clock() + interval + jitter)
         finally:
-            if not lock.locked() and self._chat_locks.get(key) is lock:
+            self._chat_users[key] -= 1
+            if not self._chat_users[key]:
+                del self._chat_users[key]
                 del self._chat_locks[key]
 
     def _remember_chat(self, key: str, ready: float) -> None:
@@ -148,6 +154,8 @@ class Pacer:
                     return
         finally:
             self._urgent_waiting -= 1
+            if self._freed is not None:  # the unit kept for this send is free again
+                self._freed.set()
 
     async def _wait_for_slot(self) -> None:
         rate = self.limits.global_rate
@@ -192,6 +200,16 @@ class Pacer:
                 self._freed = asyncio.Event()
             self._freed.clear()
             await self._freed.wait()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def today(self) -> dt.date:
+        return self._today()
+
+    def held_for(self) -> float:
+        """Seconds left of the platform's pause (0 when none)."""
+        return max(0.0, self._hold_until - self._clock())
 
     def hold(self, seconds: float) -> None:
         """Pause every chat (the platform answered 429: its limit is global in bulk)."""

@@ -143,7 +143,8 @@ class Platform(Protocol):
 class PlatformContext:
     """What the composition root hands a platform's ``build``."""
 
-    secrets: Mapping[str, str]  # the spec's secret_env names → values from the environment
+    # the spec's secret_env names → values from the environment (never in a repr)
+    secrets: Mapping[str, str] = field(repr=False)
     limits: Limits
     handler: ChatHandler | None  # None: send only (the CLI's send)
     outbox: Sender | None = None  # set right after build: replies go through it

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import JSON, Row, Table, bindparam, func, select, update
+from sqlalchemy import JSON, Connection, Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -61,6 +61,8 @@ class PartSent:
     parts_sent: int
     message_ids: tuple[str, ...]
     last: bool
+    # counted towards (platform, day) for a daily cap, in the same transaction; None: not
+    counts_for: tuple[str, dt.date] | None = None
 
 
 def _record(row: Row[Any] | DeliveryRow) -> DeliveryRecord:
@@ -352,8 +354,15 @@ class Ledger(Database):
                     )
                 )
             }
-        # the message ids are unique to this run's sends: they are there only if it wrote them
-        return [stored.get(p.delivery_id) == list(p.message_ids) for p in parts]
+            # the message ids are unique to this run's sends: they are there only if it wrote them
+            ours = [stored.get(p.delivery_id) == list(p.message_ids) for p in parts]
+            counted: dict[tuple[str, dt.date], int] = {}
+            for part, mine in zip(parts, ours, strict=True):
+                if mine and part.counts_for is not None:
+                    counted[part.counts_for] = counted.get(part.counts_for, 0) + 1
+            for (platform, day), sent in counted.items():
+                self._count(connection, platform, day, sent)
+        return ours
 
     def record_part_sent(
         self, delivery_id: int, worker: str, part_index: int, message_id: str, *, last: bool
@@ -444,30 +453,24 @@ class Ledger(Database):
                 return None
             return _record(other)
 
-    def parts_sent_since(self, platform: str, since: dt.datetime) -> int:
-        """Messages the ledger recorded as sent on ``platform`` since ``since`` (daily caps)."""
-        with self.session() as s:
-            rows = s.scalars(
-                select(DeliveryRow.message_ids).where(
-                    DeliveryRow.platform == platform, DeliveryRow.updated_at >= since
-                )
-            )
-            return sum(len(ids or []) for ids in rows)
-
     def count_message(self, platform: str, day: dt.date) -> None:
         """Count one message sent outside the ledger (a reply, a notice) on ``day``."""
+        with self.engine.begin() as connection:
+            self._count(connection, platform, day, 1)
+
+    def _count(self, connection: Connection, platform: str, day: dt.date, sent: int) -> None:
         insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
         table = cast(Table, MessagesSentRow.__table__)
-        with self.engine.begin() as connection:
-            statement = insert(table).values(platform=platform, day=day, sent=1)
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["platform", "day"], set_={"sent": table.c.sent + 1}
-                )
+        statement = insert(table).values(platform=platform, day=day, sent=sent)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["platform", "day"], set_={"sent": table.c.sent + sent}
             )
+        )
 
     def messages_counted(self, platform: str, day: dt.date) -> int:
-        """Messages counted by :meth:`count_message` on ``day``."""
+        """Messages sent on ``day`` (in the brief's time zone) as counted for a daily cap:
+        brief parts (committed with them) and replies and notices (:meth:`count_message`)."""
         with self.session() as s:
             row = s.get(MessagesSentRow, (platform, day))
             return row.sent if row is not None else 0
