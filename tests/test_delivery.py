@@ -385,7 +385,7 @@ async def test_the_daily_cap_counts_today_only(store: Store) -> None:
 
 async def test_a_forced_resend_still_counts_the_mornings_messages(store: Store) -> None:
     limits = Limits(max_length=1800, length_unit=TELEGRAM_LIMITS.length_unit, daily_cap=3)
-    engine, platform, _ = make_engine(store, limits)
+    engine, _platform, _ = make_engine(store, limits)
     targets = subscribers(store, 2)
     await engine.deliver(DAY, {"telegram": PARTS[:1]}, targets)
     restarted, platform2, _ = make_engine(store, limits)  # a new process, same day
