@@ -317,35 +317,22 @@ class Ledger(Database):
             table.c.claimed_by == bindparam("b_worker"),
             table.c.status == DeliveryStatus.SENDING.value,
         ]
-        progress = [p for p in parts if not p.last]
-        finished = [p for p in parts if p.last]
+        progress = {
+            "parts_sent": bindparam("b_parts"),
+            "message_ids": bindparam("b_ids", type_=JSON),
+            "updated_at": now,
+        }
+        done = {
+            "status": DeliveryStatus.SENT.value,
+            "last_error": None,
+            "claimed_by": None,
+            "sent_at": now,
+        }
         with self.engine.begin() as connection:
-            if progress:
-                connection.execute(
-                    update(table)
-                    .where(*guard)
-                    .values(
-                        parts_sent=bindparam("b_parts"),
-                        message_ids=bindparam("b_ids", type_=JSON),
-                        updated_at=now,
-                    ),
-                    [_part_params(p) for p in progress],
-                )
-            if finished:
-                connection.execute(
-                    update(table)
-                    .where(*guard)
-                    .values(
-                        parts_sent=bindparam("b_parts"),
-                        message_ids=bindparam("b_ids", type_=JSON),
-                        updated_at=now,
-                        status=DeliveryStatus.SENT.value,
-                        last_error=None,
-                        claimed_by=None,
-                        sent_at=now,
-                    ),
-                    [_part_params(p) for p in finished],
-                )
+            for last, values in ((False, progress), (True, {**progress, **done})):
+                batch = [_part_params(p) for p in parts if p.last is last]
+                if batch:
+                    connection.execute(update(table).where(*guard).values(**values), batch)
             stored = {
                 r.id: list(r.message_ids or [])
                 for r in connection.execute(
