@@ -158,7 +158,6 @@ class PlatformContext:
 
 
 S = TypeVar("S")
-log = logging.getLogger("briefbot.platforms")
 
 
 class PlatformSpec(Generic[S]):
@@ -241,5 +240,8 @@ async def send_replies(
             else:
                 await platform.outbox.send(target, message, urgent=True)
         except DeliveryError as exc:
-            log.warning("reply failed chat=%s: %s", log_target(platform.name, to.chat_id), exc)
+            # on the platform's own logger, where its other events are
+            logging.getLogger(f"briefbot.{platform.name}").warning(
+                "reply failed chat=%s: %s", log_target(platform.name, to.chat_id), exc
+            )
             return
