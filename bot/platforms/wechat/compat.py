@@ -165,8 +165,8 @@ def load_wechaty(cache_dir: Path | None = None) -> ModuleType:
             check_python()
             raise ConfigError(f"WeChat support cannot import telnetlib: {exc}") from exc
         raise ConfigError(
-            f"WeChat support needs the wechaty packages ({exc.name} is missing): "
-            "pip install 'wechaty==0.10.7' 'wechaty-puppet==0.4.23' 'pyee<9' 'urllib3<2'"
+            f"WeChat support needs the wechat extra ({exc.name} is missing): "
+            "pip install 'briefbot[wechat]'"
         ) from exc
     del wechaty_puppet_service
     _tame_library_loggers(set(logging.Logger.manager.loggerDict) - before)
