@@ -448,7 +448,7 @@ class DeliveryEngine:
                 counts_for=(outbox.name, day) if day is not None else None,
             )
             if part.last:
-                return self._after_commit(job, self.commits.submit(part), index)
+                return self._after_commit(job, claim, self.commits.submit(part), index)
             if not await self.commits.record(part):
                 return self._lost(job, index)
         if job.row.parts_sent >= len(job.parts):  # nothing was left to send: close the row
@@ -457,12 +457,19 @@ class DeliveryEngine:
             )
         return Outcome(job.target, DeliveryStatus.SENT, index)
 
-    async def _after_commit(self, job: _Job, committed: Awaitable[bool], index: int) -> Outcome:
+    async def _after_commit(
+        self, job: _Job, claim: str, committed: Awaitable[bool], index: int
+    ) -> Outcome:
         try:
             ours = await committed
         except Exception as exc:
             log.error("could not record delivery %d as sent: %s", job.row.id, exc)
-            return Outcome(job.target, DeliveryStatus.FAILED, index - 1, f"ledger error: {exc!r}")
+            # do not keep the row claimed: the next run resends the unrecorded part (a
+            # duplicate), which beats never sending the rest
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release_claim, job.row.id, claim)
+            error = scrub(f"ledger error: {exc!r}")
+            return Outcome(job.target, DeliveryStatus.FAILED, index - 1, error)
         return Outcome(job.target, DeliveryStatus.SENT, index) if ours else self._lost(job, index)
 
     @staticmethod

@@ -370,16 +370,22 @@ class Ledger(Database):
         error: str | None = None,
         worker: str | None = None,
     ) -> None:
-        """Record an outcome and release the claim (only ``worker``'s claim, if named)."""
-        with self.session() as s:
-            row = s.get(DeliveryRow, delivery_id)
-            if row is None or (worker is not None and row.claimed_by != worker):
-                return
-            row.status = status.value
-            row.last_error = error
-            row.claimed_by = None
-            if status is DeliveryStatus.SENT:
-                row.sent_at = utcnow()
+        """Record an outcome and release the claim (only ``worker``'s claim, if named: one
+        guarded statement, so a row another run has just taken over is left to it)."""
+        table = _DELIVERIES
+        values: dict[str, object] = {
+            "status": status.value,
+            "last_error": error,
+            "claimed_by": None,
+            "updated_at": utcnow(),
+        }
+        if status is DeliveryStatus.SENT:
+            values["sent_at"] = values["updated_at"]
+        statement = update(table).where(table.c.id == delivery_id)
+        if worker is not None:
+            statement = statement.where(table.c.claimed_by == worker)
+        with self.engine.begin() as connection:
+            connection.execute(statement.values(**values))
 
     def touch_claim(self, delivery_id: int, worker: str) -> bool:
         """Renew ``worker``'s claim; False if the row is no longer its to send."""

@@ -265,7 +265,13 @@ class WechatPlatform:
         return user_id in self.admins
 
     async def resolve(self, target: ConfiguredTarget) -> str | None:
-        return await self.resolve_room(room_id=target.chat_id, topic=target.name)
+        try:
+            async with asyncio.timeout(self.send_timeout):  # a hung gateway must not hang a send
+                return await self.resolve_room(room_id=target.chat_id, topic=target.name)
+        except TimeoutError as exc:
+            raise TransientFailure(
+                f"the WeChat gateway did not answer within {self.send_timeout:g}s"
+            ) from exc
 
     async def resolve_room(
         self, *, room_id: str | None = None, topic: str | None = None
