@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.logs import register_secrets
-from bot.platforms import spec, specs
+from bot.platforms import spec
 from bot.platforms.base import ChatRules, Limits
 from bot.render import Renderer
 from bot.store import Store
@@ -30,14 +30,6 @@ class Core:
 
     def rules(self, platform: str) -> ChatRules:
         return spec(platform).rules(self.settings.platform(platform))
-
-    def configured_platforms(self) -> list[str]:
-        """Platforms this deployment uses (a token, an endpoint …), in registry order."""
-        return [
-            name
-            for name, entry in specs().items()
-            if entry.is_configured(self.settings.platform(name), self.settings.secret_values(name))
-        ]
 
 
 def platform_limits(settings: Settings, platform: str) -> Limits:
