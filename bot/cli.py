@@ -382,7 +382,8 @@ def cmd_status(args: argparse.Namespace, core: Core) -> int:
             line += f"; last delivery {last['date']}: {rest}"
         print(line)
     if not status["next_runs"]:
-        print("no schedule: configure a platform (see `briefbot run --help`)")
+        hints = "; ".join(f"{name}: {hint}" for name, hint in _missing(core))
+        print(f"no schedule: no platform is configured ({hints})")
     for job, when in status["next_runs"].items():
         print(f"next run of {job}: {when}")
     return 0
