@@ -9,6 +9,7 @@ outbox for good (no request after it can succeed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -100,23 +101,20 @@ class Outbox:
         """
         transient = rate_limited = 0
         while True:
-            self._check_credential()
+            self._check_may_send()
             if not self.pacer.reserve():
                 raise OverDailyCap(
                     f"daily cap of {self.limits.daily_cap} messages reached on {self.name}"
                 )
             try:
-                async with self.pacer.chat_turn(target):
-                    if urgent:
-                        async with self.pacer.slot(urgent=True):
-                            self._check_credential()
-                            message_id = await self.platform.send(target, message)
-                    else:
-                        async with self._in_flight, self.pacer.slot():
-                            self._check_credential()
-                            if before_send is not None:
-                                await before_send()
-                            message_id = await self.platform.send(target, message)
+                async with self.pacer.chat_turn(target), contextlib.AsyncExitStack() as gates:
+                    if not urgent:  # an urgent send does not queue for an in-flight slot
+                        await gates.enter_async_context(self._in_flight)
+                    await gates.enter_async_context(self.pacer.slot(urgent=urgent))
+                    self._check_may_send()  # the wait may have been long
+                    if before_send is not None:
+                        await before_send()
+                    message_id = await self.platform.send(target, message)
             except RetryLater as exc:
                 self.pacer.refund()
                 rate_limited += 1
@@ -170,7 +168,9 @@ class Outbox:
                     log.exception("could not count a message towards the daily cap")
             return message_id
 
-    def _check_credential(self) -> None:
+    def _check_may_send(self) -> None:
+        """Refuse without a request while the credential is known bad or the platform's
+        pause is longer than we wait."""
         if self.rejected is not None:
             if self.pacer.now() - self._rejected_at < REJECTED_FOR:
                 raise AuthRejected(str(self.rejected))
