@@ -157,34 +157,101 @@ def cmd_preview(args: argparse.Namespace, core: Core) -> int:
 
 
 def cmd_search(args: argparse.Namespace, core: Core) -> int:
-    from bot.search import search
+    if args.reindex:
+        return _reindex(core, as_json=args.json)
+    if args.query is None:
+        raise UsageError("search needs a QUERY (or --reindex)")
+    from bot.search.snippet import plain
 
-    limit = args.limit or core.settings.search.limit
-    results = search(
-        core.store, args.query, limit=limit, max_length=core.settings.search.max_query_length
-    )
+    page = core.search(args.query, limit=args.limit or None, offset=args.offset)
     if args.json:
         emit_json(
             {
                 "query": args.query,
+                "total": page.total,
+                "partial": page.partial,
+                "took_ms": page.took_ms,
                 "results": [
                     {
                         "date": r.item.date.isoformat(),
                         "title": r.item.title,
                         "links": [{"label": lk.label, "url": lk.url} for lk in r.item.links],
-                        "score": r.score,
+                        "score": round(r.score, 6),
+                        "snippet": plain(r.snippet),
                     }
-                    for r in results
+                    for r in page.results
                 ],
             }
         )
         return 0
-    if not results:
-        print(f"no items match {args.query!r}")
+    if not page.results:
+        print(f"no items match {args.query!r} ({page.took_ms:.1f} ms)")
         return 0
-    for r in results:
+    if page.partial:
+        print("no item has every word; these have some of them")
+    for n, r in enumerate(page.results, page.offset + 1):
         url = r.item.primary_url or ""
-        print(f"{r.item.date.isoformat()}  {r.item.title}\n            {url}")
+        print(f"{n:>3}. {r.item.date.isoformat()}  {r.item.title}")
+        print(f"     {plain(r.snippet)}")
+        if url:
+            print(f"     {url}")
+    last = page.offset + len(page.results)
+    print(f"{page.offset + 1}–{last} of {page.total} match(es), {page.took_ms:.1f} ms")
+    return 0
+
+
+def _reindex(core: Core, *, as_json: bool) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    with tqdm(desc="reindex", unit="item", disable=None if not as_json else True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        count = core.store.reindex(progress=progress)
+    seconds = time.perf_counter() - started
+    if as_json:
+        emit_json({"reindexed": count, "seconds": round(seconds, 2)})
+    else:
+        print(f"reindexed {count} item(s) in {seconds:.1f} s")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, core: Core) -> int:
+    since = core.today() - dt.timedelta(days=max(args.days, 1) - 1)
+    top = core.store.query_counts(since=since, limit=args.limit)
+    missed = core.store.unanswered_queries(since=since, limit=args.limit)
+    if args.json:
+        emit_json(
+            {
+                "since": since.isoformat(),
+                "top": [{"query": q.query, "asked": q.asked, "no_hits": q.no_hits} for q in top],
+                "no_results": [
+                    {"query": q.query, "asked": q.asked, "no_hits": q.no_hits} for q in missed
+                ],
+            }
+        )
+        return 0
+    print(f"Queries since {since.isoformat()} (folded: case and 繁/简 merged)")
+    if not top:
+        print("  nobody searched yet")
+        return 0
+    width = max(len(q.query) for q in top)
+    print("Most asked:")
+    for q in top:
+        print(
+            f"  {q.query:<{width}}  {q.asked:>5} ×"
+            + (f"  ({q.no_hits} found nothing)" if q.no_hits else "")
+        )
+    print("Found nothing:")
+    if not missed:
+        print("  every query found something")
+    for q in missed:
+        print(f"  {q.query:<{width}}  {q.no_hits:>5} ×")
     return 0
 
 
@@ -438,10 +505,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_preview)
 
     p = sub.add_parser("search", help="find stored items by keyword (中文 or English)")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?", help="words to find (all must match)")
     p.add_argument("--limit", type=int, default=0, help="how many results (default from config)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
+    p.add_argument(
+        "--reindex", action="store_true", help="rebuild the search index from the stored items"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (with total and took_ms)")
     p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("stats", help="what readers searched for, and what found nothing")
+    p.add_argument(
+        "--queries", action="store_true", help="the query counts (the only statistics so far)"
+    )
+    p.add_argument("--days", type=int, default=30, help="over the last N days (default 30)")
+    p.add_argument("--limit", type=int, default=20, help="how many rows per list (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_stats)
 
     p = sub.add_parser("send", help="deliver a day's brief through the ledger (each chat once)")
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")

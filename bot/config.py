@@ -67,7 +67,12 @@ class RenderSettings:
 @dataclass(frozen=True)
 class SearchSettings:
     limit: int = 5
+    # a longer query is cut to this many characters (not refused)
     max_query_length: int = 64
+    # groups of terms that mean the same (["扩散模型", "diffusion"]), added to the defaults
+    aliases: tuple[tuple[str, ...], ...] = ()
+    # the built-in table of the field's pairs (芯片 ↔ chip, 大模型 ↔ LLM …): bot/search/aliases.py
+    default_aliases: bool = True
 
 
 @dataclass(frozen=True)

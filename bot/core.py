@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.logs import register_secrets
@@ -12,6 +13,10 @@ from bot.platforms import spec
 from bot.platforms.base import ChatRules, Limits
 from bot.render import Renderer
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.search import SearchPage
+    from bot.search.aliases import Aliases
 
 
 @dataclass
@@ -21,6 +26,7 @@ class Core:
     settings: Settings
     store: Store
     renderer: Renderer
+    _aliases: Aliases | None = field(default=None, init=False, repr=False)
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.settings.tz).date()
@@ -30,6 +36,29 @@ class Core:
 
     def rules(self, platform: str) -> ChatRules:
         return spec(platform).rules(self.settings.platform(platform))
+
+    @property
+    def aliases(self) -> Aliases:
+        if self._aliases is None:
+            from bot.search.aliases import Aliases
+
+            config = self.settings.search
+            self._aliases = Aliases.from_settings(config.aliases, defaults=config.default_aliases)
+        return self._aliases
+
+    def search(self, query: str, *, limit: int | None = None, offset: int = 0) -> SearchPage:
+        """Search the store with the settings' limit, query length and aliases."""
+        from bot.search import search_page
+
+        config = self.settings.search
+        return search_page(
+            self.store,
+            query,
+            limit=config.limit if limit is None else limit,
+            offset=offset,
+            max_length=config.max_query_length,
+            aliases=self.aliases,
+        )
 
 
 def platform_limits(settings: Settings, platform: str) -> Limits:

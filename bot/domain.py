@@ -100,12 +100,29 @@ class DeliveryStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Button:
+    """A button under a message (Telegram's inline keyboard); pressing it comes back as an
+    :class:`IncomingMessage` whose ``action`` is ``action`` (at most 64 bytes)."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """One rendered message; ``parse_mode`` is ``"html"`` or ``None`` for plain text."""
+    """One rendered message; ``parse_mode`` is ``"html"`` or ``None`` for plain text.
+
+    ``reply_to`` threads it under that message; ``edit`` replaces the text of that message
+    (sent by the bot) instead of sending a new one; ``buttons`` are shown under it on
+    platforms that have buttons (:attr:`bot.platforms.base.ChatRules.buttons`).
+    """
 
     text: str
     parse_mode: str | None = None
     mentions: tuple[str, ...] = field(default=())
+    reply_to: str | None = None
+    edit: str | None = None
+    buttons: tuple[Button, ...] = ()
 
 
 class ChatKind(StrEnum):
@@ -130,3 +147,30 @@ class IncomingMessage:
     text: str
     mentions_bot: bool = False
     language: str | None = None
+    # the platform's id of this message (a reply threads under it); for a button press, the
+    # id of the bot's message that carries the button
+    message_id: str | None = None
+    # a pressed button's action (Button.action); ``text`` is then empty
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineQuery:
+    """Someone typing ``@bot words`` in any chat (Telegram's inline mode): they pick a card
+    to share into that chat."""
+
+    platform: str
+    user_id: str
+    query: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineCard:
+    """One answer to an inline query: what the picker shows, and the message it shares."""
+
+    id: str  # unique within one answer, at most 64 bytes
+    title: str
+    description: str
+    message: OutgoingMessage
+    url: str | None = None

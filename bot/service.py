@@ -216,6 +216,7 @@ def build_service(
                 secrets=secrets,
                 limits=core.limits(name),
                 handler=commands if receive else None,
+                inline_handler=commands.inline if receive else None,
                 receive=receive,
                 menu=menu(),
                 max_in_flight=settings.delivery.max_in_flight,

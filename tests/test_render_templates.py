@@ -39,7 +39,7 @@ def test_override_folder_takes_precedence_per_template(tmp_path: Path) -> None:
     assert message.text == "<b>AI 简报</b> custom: 1"
     # templates the override folder lacks come from the built-in folder
     (reply,) = renderer.search_results("标题", BRIEF.items, "telegram")
-    assert "标题" in reply.text and "搜索结果" in reply.text
+    assert "标题" in reply.text and "共 1 条" in reply.text
     (plain,) = renderer.brief(BRIEF, "wechat")
     assert plain.text.startswith("AI 简报 · 2026-11-27")
 

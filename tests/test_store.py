@@ -99,14 +99,6 @@ def test_brief_info_and_dates(store: Store) -> None:
     assert store.latest_date(on_or_before=older) == older
 
 
-def test_find_items_treats_wildcards_as_text(store: Store) -> None:
-    store.upsert_items(
-        [make_item("100% 提升", position=0), make_item("普通新闻", position=1, summary="无关")]
-    )
-    assert [i.title for i, _ in store.find_items(["%"], candidates=10)] == ["100% 提升"]
-    assert store.find_items(["_"], candidates=10) == []
-
-
 def test_subscribers_lifecycle(store: Store) -> None:
     assert store.add_subscriber("telegram", "42", name="Ann", language="zh")
     assert not store.add_subscriber("telegram", "42")

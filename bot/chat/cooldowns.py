@@ -31,14 +31,24 @@ class Cooldowns:
         self._last: dict[str, float] = {}
 
     def cooling(
-        self, message: IncomingMessage, *, record: bool = True, scope: str = "answer"
+        self,
+        message: IncomingMessage,
+        *,
+        record: bool = True,
+        scope: str = "answer",
+        seconds: float | None = None,
+        per_user: bool = True,
     ) -> bool:
         """True if ``message`` came too soon after the last answer in ``scope``; otherwise,
-        with ``record``, this answer's time is remembered."""
+        with ``record``, this answer's time is remembered. ``seconds`` replaces the group's
+        cooldown in this scope; ``per_user=False`` counts only the group."""
         now = self._clock()
-        keys = [(f"{scope}:user:{message.user_id}", self.user_cooldown)]
-        if message.chat_kind is ChatKind.GROUP:
-            keys.append((f"{scope}:chat:{message.chat_id}", self.group_cooldown))
+        keys: list[tuple[str, float]] = []
+        if per_user:
+            keys.append((f"{scope}:user:{message.user_id}", self.user_cooldown))
+        if message.chat_kind is not ChatKind.PRIVATE:
+            group = self.group_cooldown if seconds is None else seconds
+            keys.append((f"{scope}:chat:{message.chat_id}", group))
         for key, cooldown in keys:
             if cooldown and now - self._last.get(key, -cooldown - 1) < cooldown:
                 log.info("cooldown platform=%s scope=%s", message.platform, scope)

@@ -11,19 +11,29 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.brief import assemble_brief
 from bot.chat.cooldowns import Cooldowns
 from bot.chat.texts import language_of, say
 from bot.core import Core
-from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, TargetKind
+from bot.domain import (
+    Button,
+    ChatKind,
+    IncomingMessage,
+    InlineCard,
+    InlineQuery,
+    OutgoingMessage,
+    TargetKind,
+)
 from bot.errors import BriefbotError
 from bot.logs import log_id, scrub
 from bot.platforms.base import ChatRules, Limits
 from bot.reports import latest_day, platform_status
-from bot.search import query_terms, search_page
+from bot.search import SearchPage
+from bot.search.snippet import plain
 
 log = logging.getLogger("briefbot.chat")
 
@@ -35,6 +45,7 @@ ChatAdminCheck = Callable[[str, str], Awaitable[bool]]
 # deliver a late answer (an admin send's outcome) to the asker's chat, through the outbox
 Notify = Callable[[IncomingMessage, OutgoingMessage], Awaitable[None]]
 AUDIENCES = ("all", "channels", "subscribers")
+INLINE_RESULTS = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,33 @@ class SendOutcome:
 
     counts: dict[str, int]
     unresolved: list[str]
+
+
+@dataclass(frozen=True)
+class RecentSearch:
+    """A person's last result list in a chat, for "#更多" and "3" (see :meth:`Commands.continue_`)."""
+
+    query: str
+    next_offset: int
+    item_ids: tuple[int, ...]  # the results shown, numbered from first
+    first: int
+    at: float
+
+
+# How a query reached the bot: decides what happens when nothing matches.
+COMMAND, PRIVATE, MENTION, PREFIX = "command", "private", "mention", "prefix"
+# A prefix-triggered query without a separator after the prefix must be this short and read
+# like keywords, not a sentence: "查芯片" is a query, "查了一下，好像官网还没更新" is not.
+SHORT_QUERY = 12
+SENTENCE_PUNCTUATION = frozenset("，。！？；…、,!?;~～")
+QUERY_SEPARATORS = (" ", "\u3000", ":", "：")
+# what follows 查 in everyday speech (查了, 查过, 查到, 查完, 查不到)
+VERB_PARTICLES = frozenset("了过到完不得")
+# "#更多"/"更多" continue the last list; people and pages remembered for this long, this many
+MORE_WORDS = ("更多", "more", "next", "下一页")
+RECENT_SECONDS = 15 * 60.0
+RECENT_MAX = 2000
+PAGES_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -83,36 +121,70 @@ class Commands:
         self.cooldowns = Cooldowns(rules.user_cooldown, rules.group_cooldown, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
         self._by_name = {command.name: command for command in COMMANDS}
+        self._clock = clock
+        # (chat, user) → their last result list; page token → query (for buttons)
+        self._recent: OrderedDict[tuple[str, str], RecentSearch] = OrderedDict()
+        self._pages: OrderedDict[str, str] = OrderedDict()
+        self._next_page = 0
 
     # -- entry point -----------------------------------------------------------------------
 
     async def __call__(self, message: IncomingMessage) -> Replies:
+        if message.action is not None:
+            return await self._pressed(message)
         text = message.text.strip()
-        command, argument = self._split_command(text)
+        command, argument, head = self._split_command(text)
         if command is not None:
             if command.name != "search" and self._flooding(message):
                 return []
             return await self._run(command, message, argument)
+        if head is not None and self.rules.command_prefix not in self.rules.query_prefixes:
+            return self._unknown_command(message, head)
         if text in self.rules.hot_keywords:
             if self._flooding(message):
                 return []
             return self._with_mention(message, self._latest(message))
+        continued = await self._continue(message, text)
+        if continued is not None:
+            return continued
         if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
-            return await self.search(message, text)
+            return await self.search(message, text, trigger=PRIVATE)
         if message.mentions_bot:
-            return await self.search(message, text)
+            return await self.search(message, text, trigger=MENTION)
         for prefix in self.rules.query_prefixes:
             if text.startswith(prefix):
-                return await self.search(message, text[len(prefix) :])
+                query = prefixed_query(text[len(prefix) :])
+                if query is None:
+                    return []  # conversation that happens to start like a query
+                return await self.search(message, query, trigger=PREFIX)
         return []  # chatter in a group is not for us
 
-    def _split_command(self, text: str) -> tuple[ChatCommand | None, str]:
+    def _split_command(self, text: str) -> tuple[ChatCommand | None, str, str | None]:
+        """(the command, its argument, what followed the prefix) for "/name arg"."""
         prefix = self.rules.command_prefix
-        if not text.startswith(prefix):
-            return None, ""
+        if not text.startswith(prefix) or len(text) == len(prefix):
+            return None, "", None
         head, _, rest = text[len(prefix) :].partition(" ")
         name = head.split("@", 1)[0].lower()  # "/search@briefbot" in Telegram groups
-        return self._by_name.get(name), rest.strip()
+        return self._by_name.get(name), rest.strip(), head
+
+    def _unknown_command(self, message: IncomingMessage, head: str) -> Replies:
+        # in a group, a bare "/foo" may be for another bot: answer it only when addressed
+        if message.chat_kind is not ChatKind.PRIVATE and "@" not in head:
+            return []
+        if self._flooding(message):
+            return []
+        lang = self._lang(message)
+        name = head.split("@", 1)[0][:32]
+        return self._reply(
+            message,
+            say(
+                "unknown_command",
+                lang,
+                command=self.rules.command_prefix + name,
+                help=f"{self.rules.command_prefix}help",
+            ),
+        )
 
     async def _run(self, command: ChatCommand, message: IncomingMessage, arg: str) -> Replies:
         if command.admin and not self.is_admin(message):
@@ -123,7 +195,7 @@ class Commands:
                 log_id(self.platform, message.user_id),
                 log_id(self.platform, message.chat_id),
             )
-            return self._reply(message, say("not_admin", language_of(message)))
+            return self._reply(message, say("not_admin", self._lang(message)))
         assert command.handler is not None
         return await command.handler(self, message, arg)
 
@@ -132,8 +204,14 @@ class Commands:
 
     # -- public commands -------------------------------------------------------------------
 
+    async def start(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/start, and deep links: t.me/<bot>?start=subscribe arrives as "/start subscribe"."""
+        if arg.strip().lower() == "subscribe":
+            return await self.subscribe(message)
+        return await self.help(message)
+
     async def help(self, message: IncomingMessage, _arg: str = "") -> Replies:
-        lang = language_of(message)
+        lang = self._lang(message)
         p = self.rules.command_prefix
         rows = [
             (f"{p}{c.name}" + (f" {c.args}" if c.args else ""), c.help(lang))
@@ -151,7 +229,7 @@ class Commands:
         return await self._subscription(message, subscribe=False)
 
     async def _subscription(self, message: IncomingMessage, *, subscribe: bool) -> Replies:
-        lang = language_of(message)
+        lang = self._lang(message)
         if message.chat_kind is not ChatKind.PRIVATE:
             allowed = self.chat_admin is not None and await self.chat_admin(
                 message.chat_id, message.user_id
@@ -175,42 +253,198 @@ class Commands:
         return self._latest(message)
 
     def _latest(self, message: IncomingMessage) -> Replies:
+        """The latest brief; in a group that already received it, its headlines and when it
+        was sent instead of the whole brief again, and at most once per latest_cooldown."""
+        lang = self._lang(message)
         date = latest_day(self.core.store, self.core.today())
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None:
-            return self._reply(message, say("no_brief", language_of(message)))
+            return self._reply(message, say("no_brief", lang))
+        if message.chat_kind is not ChatKind.PRIVATE and not self.is_admin(message):
+            if self.cooldowns.cooling(
+                message, scope="latest", seconds=self.rules.latest_cooldown, per_user=False
+            ):
+                return []
+            sent_at = self.core.store.sent_at(brief.date, self.platform, message.chat_id)
+            if sent_at is not None:
+                local = sent_at.astimezone(self.core.settings.tz)
+                headlines = "\n".join(
+                    f"{n}. {' '.join(item.title.split())}" for n, item in enumerate(brief.items, 1)
+                )
+                when = (
+                    local.strftime("%H:%M")
+                    if local.date() == brief.date
+                    else local.strftime("%Y-%m-%d %H:%M")
+                )
+                text = say("already_sent", lang, date=brief.date.isoformat(), time=when)
+                return self._reply(message, f"{text}\n{headlines}")
         return self.core.renderer.brief(brief, self.platform, self._limits())
 
-    async def search(self, message: IncomingMessage, query: str) -> Replies:
-        lang = language_of(message)
+    async def search(
+        self, message: IncomingMessage, query: str, *, trigger: str = COMMAND
+    ) -> Replies:
+        lang = self._lang(message)
         query = query.strip()
         if self.cooldowns.cooling(message, record=False) and not self.is_admin(message):
             return []
-        max_length = self.core.settings.search.max_query_length
-        if not query or len(query) > max_length or not query_terms(query, max_length=max_length):
+        if not query:
             # hints have a cooldown of their own: limited, yet never in the way of the answer
             if self.cooldowns.cooling(message, scope="hint"):
                 return []
-            if not query:
-                prefix = (
-                    self.rules.query_prefixes[0]
-                    if self.rules.query_prefixes
-                    else f"{self.rules.command_prefix}search "
-                )
-                return self._reply(message, say("empty_query", lang, example=f"{prefix}芯片"))
+            prefix = (
+                self.rules.query_prefixes[0]
+                if self.rules.query_prefixes
+                else f"{self.rules.command_prefix}search "
+            )
+            return self._reply(message, say("empty_query", lang, example=f"{prefix}芯片"))
+        page = await asyncio.to_thread(self.core.search, query)
+        if not page.query.groups:
+            if trigger == PREFIX or self.cooldowns.cooling(message, scope="hint"):
+                return []
             return self._reply(message, say("bad_query", lang))
+        group = message.chat_kind is not ChatKind.PRIVATE
+        if page.partial and trigger == PREFIX and group:
+            page = replace(page, results=[], total=0, partial=False)  # conversation: all or none
+        await asyncio.to_thread(
+            self.core.store.count_query,
+            " ".join(page.query.terms),
+            found=page.total > 0,
+            day=self.core.today(),
+        )
+        if not page.results:
+            if group and trigger == PREFIX:
+                return []  # a group is not told about every word that found nothing
+            if group:
+                self.cooldowns.cooling(message)
+                return self._reply(message, say("no_results", lang, query=page.query.text))
         self.cooldowns.cooling(message)  # records this answer's time
-        results, total = await asyncio.to_thread(
-            search_page,
-            self.core.store,
-            query,
-            limit=self.core.settings.search.limit,
-            max_length=max_length,
-        )
-        replies = self.core.renderer.search_results(
-            query, [r.item for r in results], self.platform, self._limits(), total=total
-        )
+        replies = self._results(message, page, lang)
+        if message.chat_kind is not ChatKind.PRIVATE and self.rules.thread_replies:
+            replies = [replace(replies[0], reply_to=message.message_id), *replies[1:]]
         return self._with_mention(message, replies)
+
+    def _results(
+        self, message: IncomingMessage, page: SearchPage, lang: str, *, edit: str | None = None
+    ) -> Replies:
+        """A page of results; with buttons for the next and previous pages where the platform
+        has buttons, else a line saying how to see more."""
+        more = ""
+        buttons: tuple[Button, ...] = ()
+        if page.results:
+            self._remember(message, page)
+        if self.rules.buttons:
+            token = self._page_token(page.query.text)
+            if page.offset > 0:
+                previous = max(0, page.offset - self.core.settings.search.limit)
+                buttons += (Button(say("previous_page", lang), f"page:{token}:{previous}"),)
+            if page.has_more:
+                following = page.offset + len(page.results)
+                buttons += (Button(say("next_page", lang), f"page:{token}:{following}"),)
+        elif page.has_more:
+            more = say("more_hint", lang, prefix=self.rules.command_prefix)
+        replies = self.core.renderer.search_results(
+            page.query.text,
+            [],
+            self.platform,
+            self._limits(),
+            total=page.total,
+            results=page.results,
+            lang=lang,
+            offset=page.offset,
+            partial=page.partial,
+            more=more,
+        )
+        if buttons:
+            replies[-1] = replace(replies[-1], buttons=buttons)
+        if edit is not None and len(replies) == 1:
+            replies = [replace(replies[0], edit=edit)]
+        return replies
+
+    def _remember(self, message: IncomingMessage, page: SearchPage) -> None:
+        key = (message.chat_id, message.user_id)
+        self._recent.pop(key, None)
+        self._recent[key] = RecentSearch(
+            query=page.query.text,
+            next_offset=page.offset + len(page.results) if page.has_more else -1,
+            item_ids=tuple(r.item_id for r in page.results),
+            first=page.offset + 1,
+            at=self._clock(),
+        )
+        while len(self._recent) > RECENT_MAX:
+            self._recent.popitem(last=False)
+
+    def _page_token(self, query: str) -> str:
+        for token, known in self._pages.items():
+            if known == query:
+                self._pages.move_to_end(token)
+                return token
+        self._next_page += 1
+        token = format(self._next_page, "x")
+        self._pages[token] = query
+        while len(self._pages) > PAGES_MAX:
+            self._pages.popitem(last=False)
+        return token
+
+    async def _continue(self, message: IncomingMessage, text: str) -> Replies | None:
+        """ "#更多" (or "更多") shows the next page of the asker's last list; a number shows
+        that result whole. None: not a continuation (then it may be a query)."""
+        recent = self._recent.get((message.chat_id, message.user_id))
+        if recent is None or self._clock() - recent.at > RECENT_SECONDS:
+            return None
+        word = text.removeprefix(self.rules.command_prefix).strip().lower()
+        lang = self._lang(message)
+        if word in MORE_WORDS:
+            if recent.next_offset < 0:
+                return self._reply(message, say("no_more", lang))
+            page = await asyncio.to_thread(
+                self.core.search, recent.query, offset=recent.next_offset
+            )
+            return self._with_mention(message, self._results(message, page, lang))
+        if word.isdecimal() and len(word) <= 3:
+            index = int(word) - recent.first
+            if not 0 <= index < len(recent.item_ids):
+                return None
+            page = await asyncio.to_thread(
+                self.core.search, recent.query, offset=int(word) - 1, limit=1
+            )
+            if not page.results:
+                return None
+            card = self.core.renderer.card(
+                page.results[0], self.platform, self._limits(), lang=lang
+            )
+            return self._with_mention(message, [card])
+        return None
+
+    async def _pressed(self, message: IncomingMessage) -> Replies:
+        """A button under a result list: show that page in the same message."""
+        lang = self._lang(message)
+        kind, _, rest = (message.action or "").partition(":")
+        token, _, offset_text = rest.partition(":")
+        query = self._pages.get(token)
+        if kind != "page" or query is None or not offset_text.isdecimal():
+            return self._reply(message, say("expired", lang))
+        page = await asyncio.to_thread(self.core.search, query, offset=int(offset_text))
+        return self._results(message, page, lang, edit=message.message_id)
+
+    async def inline(self, query: InlineQuery) -> list[InlineCard]:
+        """Cards for "@bot words" typed in any chat: the best results, each shareable."""
+        lang = "en" if (query.language or "").lower().startswith("en") else "zh"
+        if not query.query.strip():
+            return []
+        page = await asyncio.to_thread(self.core.search, query.query, limit=INLINE_RESULTS)
+        cards = []
+        for result in page.results:
+            message = self.core.renderer.card(result, self.platform, self._limits(), lang=lang)
+            cards.append(
+                InlineCard(
+                    id=str(result.item_id),
+                    title=" ".join(result.item.title.split())[:200],
+                    description=f"{result.item.date.isoformat()} · {plain(result.snippet)}"[:200],
+                    message=message,
+                    url=result.item.primary_url,
+                )
+            )
+        return cards
 
     def _flooding(self, message: IncomingMessage) -> bool:
         """The cooldowns apply to every answer, not only searches, in groups and private
@@ -233,7 +467,7 @@ class Commands:
             try:
                 date = dt.date.fromisoformat(word)
             except ValueError:
-                return self._reply(message, say("bad_date", language_of(message)))
+                return self._reply(message, say("bad_date", self._lang(message)))
         return date, audience
 
     async def stats(self, message: IncomingMessage, _arg: str = "") -> Replies:
@@ -241,7 +475,7 @@ class Commands:
             self.platform,
             "stats.j2",
             self._limits(),
-            lang=language_of(message),
+            lang=self._lang(message),
             stats=self.stats_counts(),
         )
 
@@ -252,11 +486,11 @@ class Commands:
         date = parsed[0] or latest_day(self.core.store, self.core.today())
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None:
-            return self._reply(message, say("no_brief", language_of(message)))
+            return self._reply(message, say("no_brief", self._lang(message)))
         return self.core.renderer.brief(brief, self.platform, self._limits())
 
     async def send(self, message: IncomingMessage, arg: str) -> Replies:
-        lang = language_of(message)
+        lang = self._lang(message)
         parsed = self._admin_args(message, arg)
         if isinstance(parsed, list):
             return parsed
@@ -283,7 +517,7 @@ class Commands:
         self, message: IncomingMessage, date: dt.date, audience: str
     ) -> None:
         assert self.send_brief is not None
-        lang = language_of(message)
+        lang = self._lang(message)
         try:
             result = await self.send_brief(self.platform, date, audience)
             counts = result.counts
@@ -337,6 +571,12 @@ class Commands:
     def _limits(self) -> Limits:
         return self.core.limits(self.platform)
 
+    def _lang(self, message: IncomingMessage) -> str:
+        """The asker's language (Telegram's language_code), else the chat's configured one."""
+        if message.language:
+            return language_of(message)
+        return self.rules.language
+
     def _mentions(self, message: IncomingMessage) -> tuple[str, ...]:
         if message.chat_kind is ChatKind.GROUP and self.rules.mention_asker_in_groups:
             return (message.user_id,)
@@ -350,7 +590,7 @@ class Commands:
         if not mentions or not replies:
             return replies
         first, *rest = replies
-        return [OutgoingMessage(first.text, first.parse_mode, mentions), *rest]
+        return [replace(first, mentions=mentions), *rest]
 
 
 async def _search_command(commands: Commands, message: IncomingMessage, arg: str) -> Replies:
@@ -358,7 +598,7 @@ async def _search_command(commands: Commands, message: IncomingMessage, arg: str
 
 
 COMMANDS: tuple[ChatCommand, ...] = (
-    ChatCommand("start", False, "开始使用", "Start", handler=Commands.help),
+    ChatCommand("start", False, "开始使用", "Start", handler=Commands.start),
     ChatCommand("help", False, "帮助", "Help", handler=Commands.help),
     ChatCommand(
         "subscribe",
@@ -390,6 +630,22 @@ COMMANDS: tuple[ChatCommand, ...] = (
     ),
     ChatCommand("stats", True, "统计", "Statistics", handler=Commands.stats),
 )
+
+
+def prefixed_query(rest: str) -> str | None:
+    """The query after a query prefix, or None when it reads as conversation.
+
+    With a separator ("查 芯片", "查：芯片") it is a query. Without one it must be short and
+    free of sentence punctuation, and 查 must not be the verb of a sentence (查了, 查到)."""
+    if not rest.strip():
+        return ""  # the prefix alone: the asker gets a hint
+    if rest.startswith(QUERY_SEPARATORS):
+        return rest.lstrip("".join(QUERY_SEPARATORS))
+    if rest[0] in VERB_PARTICLES or len(rest) > SHORT_QUERY:
+        return None
+    if any(char in SENTENCE_PUNCTUATION for char in rest):
+        return None
+    return rest
 
 
 def menu(commands: Sequence[ChatCommand] = COMMANDS) -> list[tuple[str, str, str, bool]]:

@@ -21,9 +21,26 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_brief": ("还没有可发送的简报。", "There is no brief yet."),
     "empty_query": ("请在关键词前加上命令，例如：{example}", "Send a keyword, e.g. {example}"),
     "bad_query": (
-        "关键词太长或无法识别，请换一个词试试。",
-        "That query is too long or has no words; try one keyword.",
+        "没有可以搜索的词，请换一个关键词试试。",
+        "That query has no words to search for; try a keyword.",
     ),
+    "no_results": ("没有找到与「{query}」相关的内容。", "No items match “{query}”."),
+    "unknown_command": (
+        "没有 {command} 这个命令，发送 {help} 查看可用命令。",
+        "There is no {command} command; {help} lists them.",
+    ),
+    "already_sent": (
+        "今天的简报（{date}）已于 {time} 发到本群，标题如下：",
+        "Today's brief ({date}) was sent here at {time}. Its headlines:",
+    ),
+    "next_page": ("下一页 ▶", "Next ▶"),
+    "previous_page": ("◀ 上一页", "◀ Previous"),
+    "more_hint": (
+        "发送 {prefix}更多 查看后续结果，发送序号查看全文。",
+        "Send {prefix}more for the next results, or a number for the whole item.",
+    ),
+    "no_more": ("没有更多结果了。", "There are no more results."),
+    "expired": ("这组结果已过期，请重新搜索。", "These results have expired; search again."),
     "bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
     "sending": ("开始发送 {date} 的简报…", "Sending the brief of {date}…"),
     "sent": (

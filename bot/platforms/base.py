@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target, TargetKind
+from bot.domain import (
+    ChatKind,
+    IncomingMessage,
+    InlineCard,
+    InlineQuery,
+    OutgoingMessage,
+    Target,
+    TargetKind,
+)
 
 
 class LengthUnit(StrEnum):
@@ -85,6 +93,14 @@ class ChatRules:
     search_in_private: bool = True
     # the first reply in a group @-mentions the asker (WeChat groups are busy and flat)
     mention_asker_in_groups: bool = False
+    # the first reply in a group is threaded under the asker's message (Telegram)
+    thread_replies: bool = False
+    # messages can carry buttons and be edited: result pages turn in place (Telegram)
+    buttons: bool = False
+    # the language of replies when the platform does not say the asker's (zh or en)
+    language: str = "zh"
+    # seconds before a group gets the latest brief again on request (admins excepted)
+    latest_cooldown: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,8 @@ class Sender(Protocol):
 
 
 ChatHandler = Callable[[IncomingMessage], Awaitable[Sequence[OutgoingMessage]]]
+# "@bot words" typed in any chat (Telegram's inline mode) → cards to pick from
+InlineHandler = Callable[[InlineQuery], Awaitable[Sequence[InlineCard]]]
 
 
 class Platform(Protocol):
@@ -147,6 +165,7 @@ class PlatformContext:
     secrets: Mapping[str, str] = field(repr=False)
     limits: Limits
     handler: ChatHandler | None  # None: send only (the CLI's send)
+    inline_handler: InlineHandler | None = None  # platforms with an inline mode use it
     outbox: Sender | None = None  # set right after build: replies go through it
     receive: bool = True  # poll for updates (the service) or only send (the CLI)
     # requests the outbox lets into flight at once (size connection pools by it)

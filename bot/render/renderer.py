@@ -13,6 +13,8 @@ from bot.errors import RenderError
 from bot.platforms.base import Limits, Markup
 from bot.render.environment import known_formats, make_environment, template_folders
 from bot.render.split import remove_block_breaks, split_rendered
+from bot.search import SearchResult
+from bot.search.snippet import Segments, snippet
 
 
 def default_limits(platform: str) -> Limits | None:
@@ -37,6 +39,17 @@ class Entry:
     item: Item
     # the item's section when it differs from the previous item's, else None
     section: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEntry:
+    """A search result as a template shows it: its number, and its title and snippet as
+    (text, is a hit) segments to mark up."""
+
+    number: int
+    item: Item
+    title: Segments
+    snippet: Segments
 
 
 def entries_of(items: Sequence[Item]) -> list[Entry]:
@@ -88,22 +101,57 @@ class Renderer:
         limits: Limits | None = None,
         *,
         total: int | None = None,
+        results: Sequence[SearchResult] | None = None,
+        lang: str = "zh",
+        offset: int = 0,
+        partial: bool = False,
+        more: str = "",
     ) -> list[OutgoingMessage]:
         """Render the reply to a keyword query (``search.j2``): the best few items, or none.
 
-        ``items`` come best first; at most :attr:`max_search_results` are shown. ``total`` is
-        the number of matches when more exist than were passed.
+        ``items`` come best first (or ``results``, which also carry the hits to mark); at most
+        :attr:`max_search_results` are shown, numbered from ``offset + 1``. ``total`` is the
+        number of matches when more exist than were passed; ``partial`` says no item had
+        every word; ``more`` is how to see the next ones ("" when there are none). One
+        language per reply: ``lang``.
         """
-        shown = list(items[: self.max_search_results])
+        if results is None:
+            results = [
+                SearchResult(item, 0, 0.0, ((item.title, False),), snippet(item.summary, ()))
+                for item in items
+            ]
+        shown = list(results[: self.max_search_results])
+        entries = entries_of([r.item for r in shown])
         context: dict[str, object] = {
             "query": query,
-            "items": shown,
-            "entries": entries_of(shown),
-            "total": max(total if total is not None else len(items), len(shown)),
+            "items": [r.item for r in shown],
+            "entries": entries,
+            "results": [
+                ResultEntry(entry.number + offset, r.item, r.title, r.snippet)
+                for entry, r in zip(entries, shown, strict=True)
+            ],
+            "total": max(total if total is not None else len(shown), offset + len(shown)),
             "shown": len(shown),
+            "first": offset + 1,
+            "last": offset + len(shown),
+            "partial": partial,
+            "more": more,
+            "lang": lang,
             "max_href": self._max_href(platform, limits),
         }
         return self._messages(platform, "search.j2", limits, context)
+
+    def card(
+        self, result: SearchResult, platform: str, limits: Limits | None = None, *, lang: str
+    ) -> OutgoingMessage:
+        """One item as a message of its own (``item.j2``): an inline-mode card, a detail."""
+        context: dict[str, object] = {
+            "item": result.item,
+            "result": ResultEntry(1, result.item, result.title, result.snippet),
+            "lang": lang,
+            "max_href": self._max_href(platform, limits),
+        }
+        return self._messages(platform, "item.j2", limits, context)[0]
 
     def text(
         self, platform: str, template: str, limits: Limits | None = None, **context: object

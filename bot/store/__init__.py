@@ -1,15 +1,18 @@
 """The store: SQLAlchemy over SQLite by default or PostgreSQL by URL, schema migrated on open.
 
 Its parts, one module each: :mod:`~bot.store.database` (open, migrate), :mod:`~bot.store.content`
-(items, briefs), :mod:`~bot.store.subscribers` and :mod:`~bot.store.ledger` (deliveries).
+(items, briefs), :mod:`~bot.store.search_index` (the full-text index),
+:mod:`~bot.store.query_stats` (what readers search for), :mod:`~bot.store.subscribers` and :mod:`~bot.store.ledger` (deliveries).
 """
 
 from bot.store.content import ContentStore, IngestCounts, item_identity
 from bot.store.ledger import DeliveryRecord, Ledger, PartSent
+from bot.store.query_stats import QueryStats
+from bot.store.search_index import SearchIndex
 from bot.store.subscribers import Subscriber, SubscriberStore
 
 
-class Store(ContentStore, SubscriberStore, Ledger):
+class Store(ContentStore, SearchIndex, QueryStats, SubscriberStore, Ledger):
     """All persistent state. Methods are short blocking transactions: async code runs the
     heavy ones in a thread (see :mod:`bot.delivery.engine`)."""
 

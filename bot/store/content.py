@@ -1,10 +1,10 @@
-"""The content part of the store: items and the briefs they make, and keyword lookup."""
+"""The content part of the store: items and the briefs they make."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,6 +15,7 @@ from bot.domain import BriefInfo, Item, Link
 from bot.normalize import normalize
 from bot.store.database import Database
 from bot.store.models import BriefRow, ItemRow
+from bot.store.search_index import index_columns
 
 
 def item_identity(item: Item) -> str:
@@ -27,10 +28,6 @@ def item_identity(item: Item) -> str:
     return "title:" + hashlib.sha256(normalize(item.title).encode()).hexdigest()
 
 
-def search_text(item: Item) -> str:
-    return normalize("\n".join([item.title, item.summary, " ".join(item.tags)]))
-
-
 @dataclass(frozen=True)
 class IngestCounts:
     added: int = 0
@@ -39,7 +36,7 @@ class IngestCounts:
     removed: int = 0
 
 
-def _item(row: ItemRow) -> Item:
+def item_of_row(row: ItemRow) -> Item:
     return Item(
         date=row.date,
         title=row.title,
@@ -78,7 +75,7 @@ class ContentStore(Database):
                     "tags": list(item.tags),
                     "section": item.section,
                     "position": item.position,
-                    "search_text": search_text(item),
+                    **index_columns(item),
                 }
                 if row is None:
                     s.add(ItemRow(date=item.date, identity=identity, source=source, **values))
@@ -138,7 +135,7 @@ class ContentStore(Database):
             rows = s.scalars(
                 select(ItemRow).where(ItemRow.date == date).order_by(ItemRow.position, ItemRow.id)
             )
-            return [_item(r) for r in rows]
+            return [item_of_row(r) for r in rows]
 
     def dates(self) -> list[dt.date]:
         """Days that have items, newest first."""
@@ -155,18 +152,3 @@ class ContentStore(Database):
     def count_items(self) -> int:
         with self.session() as s:
             return s.scalar(select(func.count(ItemRow.id))) or 0
-
-    def find_items(self, terms: Sequence[str], *, candidates: int) -> list[tuple[Item, str]]:
-        """Items whose normalised text contains every term, newest first, with that text.
-
-        Terms are bound as parameters and LIKE wildcards are escaped: user text is never syntax.
-        """
-        with self.session() as s:
-            query = select(ItemRow)
-            for term in terms:
-                pattern = (
-                    "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                )
-                query = query.where(ItemRow.search_text.like(pattern, escape="\\"))
-            query = query.order_by(ItemRow.date.desc(), ItemRow.position).limit(candidates)
-            return [(_item(r), r.search_text) for r in s.scalars(query)]

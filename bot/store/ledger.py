@@ -468,6 +468,19 @@ class Ledger(Database):
             row = s.get(MessagesSentRow, (platform, day))
             return row.sent if row is not None else 0
 
+    def sent_at(self, date: dt.date, platform: str, chat_id: str) -> dt.datetime | None:
+        """When the brief of ``date`` was delivered to that chat (None: it was not)."""
+        with self.session() as s:
+            moment = s.scalar(
+                select(DeliveryRow.sent_at).where(
+                    DeliveryRow.brief_date == date,
+                    DeliveryRow.platform == platform,
+                    DeliveryRow.chat_id == chat_id,
+                    DeliveryRow.status == DeliveryStatus.SENT,
+                )
+            )
+            return aware(moment) if moment is not None else None
+
     def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
         with self.session() as s:
             query = select(DeliveryRow).where(DeliveryRow.brief_date == date)

@@ -46,8 +46,11 @@ class ItemRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSON)
     section: Mapped[str | None] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    # normalised text the keyword search reads (NFKC, case-folded)
-    search_text: Mapped[str] = mapped_column(Text)
+    # the full-text index's tokens (bot.search.tokens), written with the row; the index
+    # follows them (bot.store.search_index)
+    search_title: Mapped[str] = mapped_column(Text, default="")
+    search_tags: Mapped[str] = mapped_column(Text, default="")
+    search_body: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -107,6 +110,19 @@ class DeliveryRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class SearchQueryRow(Base):
+    """How often a folded query was asked per day and whether it found anything: what
+    readers look for. No user or chat id is kept."""
+
+    __tablename__ = "search_queries"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    query: Mapped[str] = mapped_column(String(200), primary_key=True)
+    asked: Mapped[int] = mapped_column(Integer, default=0)
+    # times it was asked and nothing matched
+    no_hits: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MessagesSentRow(Base):

@@ -75,6 +75,8 @@ class TelegramSettings:
     per_chat_interval: float = 1.0
     per_group_per_minute: int = 20
     subscriber_schedule: str = ""
+    # seconds before a group gets /latest again (admins excepted)
+    latest_cooldown: float = 600.0
 
 
 class TelegramSpec(PlatformSpec[TelegramSettings]):
@@ -89,6 +91,7 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
         ("global_rate", 0, False),
         ("per_chat_interval", 0, True),
         ("per_group_per_minute", 0, False),
+        ("latest_cooldown", 0, True),
     )
 
     def limits(self, settings: TelegramSettings) -> Limits:
@@ -99,7 +102,13 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
         )
 
     def rules(self, settings: TelegramSettings) -> ChatRules:
-        return ChatRules(command_prefix="/", admins=frozenset(str(a) for a in settings.admins))
+        return ChatRules(
+            command_prefix="/",
+            admins=frozenset(str(a) for a in settings.admins),
+            thread_replies=True,
+            buttons=True,
+            latest_cooldown=settings.latest_cooldown,
+        )
 
     def is_configured(self, settings: TelegramSettings, secrets: Mapping[str, str]) -> bool:
         return bool(secrets.get(TOKEN_ENV))
@@ -124,6 +133,7 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
             base_url=settings.api_base_url,
             limits=context.limits,
             handler=context.handler,
+            inline_handler=context.inline_handler,
             receive=context.receive,
             admins=self.admins(settings),
             menu=context.menu,

@@ -11,8 +11,13 @@ from telegram import (
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
     LinkPreviewOptions,
     MessageEntity,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
@@ -26,10 +31,18 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
 from telegram.request import BaseRequest
 
-from bot.domain import ChatKind, IncomingMessage, OutgoingMessage, Target
+from bot.domain import ChatKind, IncomingMessage, InlineQuery, OutgoingMessage, Target
 from bot.errors import (
     AuthRejected,
     ConfigError,
@@ -40,7 +53,14 @@ from bot.errors import (
     TargetMigrated,
     TransientFailure,
 )
-from bot.platforms.base import ChatHandler, ConfiguredTarget, Limits, Sender, send_replies
+from bot.platforms.base import (
+    ChatHandler,
+    ConfiguredTarget,
+    InlineHandler,
+    Limits,
+    Sender,
+    send_replies,
+)
 from bot.platforms.telegram import LIMITS, TOKEN_ENV
 from bot.platforms.telegram.transport import AiohttpRequest
 
@@ -56,6 +76,11 @@ CHAT_KINDS: dict[str, ChatKind] = {
 TOKEN_REJECTED = f"the Telegram bot token was rejected: check {TOKEN_ENV}"
 # (name, Chinese, English, admin-only): the chat's command table, as the core hands it over
 MenuEntry = tuple[str, str, str, bool]
+# Inline answers may be cached by Telegram's servers for this long (seconds): the same query
+# from anyone gets the same cards, and the store changes once a day.
+INLINE_CACHE_SECONDS = 60
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+ALLOWED_UPDATES = ["message", "callback_query", "inline_query"]
 
 
 def chat_ref(chat_id: str) -> int | str:
@@ -108,6 +133,7 @@ class TelegramPlatform:
         base_url: str = "https://api.telegram.org/bot",
         limits: Limits = LIMITS,
         handler: ChatHandler | None = None,
+        inline_handler: InlineHandler | None = None,
         receive: bool = True,
         admins: frozenset[str] = frozenset(),
         menu: Sequence[MenuEntry] = (),
@@ -119,6 +145,7 @@ class TelegramPlatform:
             raise ConfigError(f"Telegram needs a bot token: set {TOKEN_ENV}")
         self.limits = limits
         self.handler = handler
+        self.inline_handler = inline_handler
         self.receive = receive
         self.admins = admins
         self.menu = list(menu)
@@ -134,6 +161,8 @@ class TelegramPlatform:
             True
         ).build()  # one slow chat must not hold up others
         self.application.add_handler(MessageHandler(filters.TEXT, self._on_message))
+        self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self.application.add_handler(InlineQueryHandler(self._on_inline_query))
         self.application.add_error_handler(self._on_error)
         self._polling = False
 
@@ -153,7 +182,7 @@ class TelegramPlatform:
             await self._register_commands()
             await self.application.start()
             assert self.application.updater is not None
-            await self.application.updater.start_polling(allowed_updates=["message"])
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             self._polling = True
         log.info("telegram connected bot=@%s polling=%s", self.username, self.receive)
 
@@ -192,13 +221,46 @@ class TelegramPlatform:
     # -- sending ---------------------------------------------------------------------------
 
     async def send(self, target: Target, message: OutgoingMessage) -> str:
+        """Send one message (threaded under ``reply_to``, with buttons), or edit the bot's
+        message ``edit`` in place."""
+        parse_mode = ParseMode.HTML if message.parse_mode == "html" else None
+        markup = (
+            InlineKeyboardMarkup(
+                [[InlineKeyboardButton(b.label, callback_data=b.action) for b in message.buttons]]
+            )
+            if message.buttons
+            else None
+        )
+        bot = self.application.bot
         try:
-            sent = await self.application.bot.send_message(
+            if message.edit is not None:
+                await bot.edit_message_text(
+                    message.text,
+                    chat_id=chat_ref(target.chat_id),
+                    message_id=int(message.edit),
+                    parse_mode=parse_mode,
+                    reply_markup=markup,
+                    link_preview_options=NO_PREVIEW,
+                )
+                return message.edit
+            reply = (
+                ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
+                if message.reply_to is not None
+                else None
+            )
+            sent = await bot.send_message(
                 chat_id=chat_ref(target.chat_id),
                 text=message.text,
-                parse_mode=ParseMode.HTML if message.parse_mode == "html" else None,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                parse_mode=parse_mode,
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=reply,
+                reply_markup=markup,
             )
+        except BadRequest as exc:
+            # pressing a button twice asks for the page already shown: nothing to change
+            if message.edit is not None and "message is not modified" in exc.message.lower():
+                return message.edit
+            raise delivery_error(exc) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
         return str(sent.message_id)
@@ -249,6 +311,7 @@ class TelegramPlatform:
             text=message.text,
             mentions_bot=mentioned,
             language=user.language_code,
+            message_id=str(message.message_id),
         )
 
     async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -257,6 +320,66 @@ class TelegramPlatform:
             return
         replies = await self.handler(incoming)
         await self.reply(incoming, replies)
+
+    async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button under one of our messages: answer the press (it stops the client's
+        spinner), then let the handler turn it into replies or an edit."""
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await query.answer()
+        except TelegramError as exc:  # too old: the press still counts
+            log.info("callback answer failed: %s", exc)
+        message = query.message
+        if self.handler is None or message is None or not query.data or query.from_user.is_bot:
+            return
+        chat = message.chat
+        incoming = IncomingMessage(
+            platform=self.name,
+            chat_id=str(chat.id),
+            chat_kind=CHAT_KINDS.get(chat.type, ChatKind.GROUP),
+            user_id=str(query.from_user.id),
+            user_name=query.from_user.full_name,
+            text="",
+            language=query.from_user.language_code,
+            message_id=str(message.message_id),
+            action=query.data,
+        )
+        await self.reply(incoming, await self.handler(incoming))
+
+    async def _on_inline_query(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """ "@bot words" in any chat: item cards to pick and share. Answers are not messages:
+        they do not go through the outbox."""
+        query = update.inline_query
+        if query is None or self.inline_handler is None:
+            return
+        cards = await self.inline_handler(
+            InlineQuery(
+                platform=self.name,
+                user_id=str(query.from_user.id),
+                query=query.query,
+                language=query.from_user.language_code,
+            )
+        )
+        results = [
+            InlineQueryResultArticle(
+                id=card.id,
+                title=card.title,
+                description=card.description,
+                url=card.url,
+                input_message_content=InputTextMessageContent(
+                    card.message.text,
+                    parse_mode=ParseMode.HTML if card.message.parse_mode == "html" else None,
+                    link_preview_options=NO_PREVIEW,
+                ),
+            )
+            for card in cards
+        ]
+        try:
+            await query.answer(results, cache_time=INLINE_CACHE_SECONDS)
+        except TelegramError as exc:
+            log.warning("inline answer failed: %s", delivery_error(exc))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error handling a Telegram update: %r", context.error)

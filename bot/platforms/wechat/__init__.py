@@ -59,6 +59,10 @@ class WechatSettings:
     group_cooldown: float = 3.0
     max_length: int = 1800  # characters per message
     subscriber_schedule: str = ""
+    # the language of replies (WeChat does not say the reader's): zh or en
+    language: str = "zh"
+    # seconds before a group gets 今日简报 again (admins excepted)
+    latest_cooldown: float = 600.0
 
 
 class WechatSpec(PlatformSpec[WechatSettings]):
@@ -82,6 +86,7 @@ class WechatSpec(PlatformSpec[WechatSettings]):
         ("user_cooldown", 0, True),
         ("group_cooldown", 0, True),
         ("max_length", 200, True),
+        ("latest_cooldown", 0, True),
     )
 
     def limits(self, settings: WechatSettings) -> Limits:
@@ -102,6 +107,8 @@ class WechatSpec(PlatformSpec[WechatSettings]):
             user_cooldown=settings.user_cooldown,
             group_cooldown=settings.group_cooldown,
             mention_asker_in_groups=True,
+            language=settings.language,
+            latest_cooldown=settings.latest_cooldown,
         )
 
     def is_configured(self, settings: WechatSettings, secrets: Mapping[str, str]) -> bool:
@@ -123,6 +130,10 @@ class WechatSpec(PlatformSpec[WechatSettings]):
         return settings.subscriber_schedule
 
     def validate(self, settings: WechatSettings, source: str) -> None:
+        if settings.language not in ("zh", "en"):
+            raise ConfigError(
+                f"{source}: [wechat] language must be zh or en, not {settings.language!r}"
+            )
         for i, group in enumerate(settings.groups):
             if not (group.id or group.topic):
                 raise ConfigError(

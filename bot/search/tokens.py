@@ -1,0 +1,145 @@
+"""What the index stores and what a query asks for, as space-separated tokens.
+
+Chinese has no spaces and a word is one to four characters, so a CJK run is indexed as its
+character bigrams (in order, so that a longer word is a phrase of consecutive bigrams) and
+then its single characters: 芯 matches the unigram, 芯片 one bigram, 地平线 the phrase
+"地平 平线", 强化学习 "强化 化学 学习". Unlike a dictionary segmenter (jieba) this never misses
+a word it does not know (new model and company names are most of the news), and unlike a
+trigram index it finds two-character words. Latin, digits and other scripts are words; a
+compound (GPT-5, o5-mini, FP4) is indexed as its parts in order, and a compound in a query is
+the phrase of its parts, so GPT-5 finds "GPT-5" and "GPT 5" but not "GPT-4 5".
+
+Every token is made of word characters only: the store's tokenizers (SQLite FTS5 unicode61,
+PostgreSQL's ``simple`` parser) split on nothing inside one, and user text can never be
+query syntax, because a query is rebuilt from these tokens and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from bot.search.fold import fold
+
+# Han (with extensions and compatibility forms), kana and hangul: scripts without spaces.
+CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0003134f"
+_CJK_RUN = re.compile(f"([{CJK_CLASS}]+)")
+_WORD_RUN = re.compile(r"[^\W_]+")  # word characters (CJK included), split on the rest
+# a longer "word" is noise (a hash, a base64 blob) and PostgreSQL refuses lexemes > 2 KiB
+MAX_TOKEN = 64
+# folded term → its folded equivalents (see bot.search.aliases)
+AliasLookup = Callable[[str], Sequence[str]]
+# terms of one query (more are ignored: a query is a few words, not a paragraph)
+MAX_TERMS = 8
+
+
+def is_cjk(char: str) -> bool:
+    return _CJK_RUN.match(char) is not None
+
+
+def pieces(folded: str) -> Iterator[tuple[bool, str, bool]]:
+    """(is CJK, text, starts a new word run) for each CJK run or word of folded text."""
+    for run in _WORD_RUN.finditer(folded):
+        first = True
+        for part in _CJK_RUN.split(run.group()):
+            if part:
+                yield bool(_CJK_RUN.fullmatch(part)), part[:MAX_TOKEN], first
+                first = False
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)] + list(run)
+
+
+def index_tokens(text: str) -> str:
+    """The tokens of ``text`` for the index, space-separated."""
+    tokens: list[str] = []
+    for cjk, part, _ in pieces(fold(text)):
+        if cjk:
+            tokens.extend(_cjk_tokens(part))
+        else:
+            tokens.append(part)
+    return " ".join(tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """Consecutive tokens that must appear in this order (one token for most words)."""
+
+    tokens: tuple[str, ...]
+    # what it looks like in folded text: the CJK string, or the word parts of a compound
+    surface: tuple[str, ...]
+    cjk: bool
+
+
+# all atoms of an alternative must match; any alternative of a group (a term, its aliases)
+Alternative = tuple[Atom, ...]
+Group = tuple[Alternative, ...]
+
+
+def term_atoms(term: str) -> Alternative:
+    """The atoms of one folded query term (no whitespace in it)."""
+    atoms: list[Atom] = []
+    words: list[str] = []
+
+    def flush() -> None:
+        if words:
+            atoms.append(Atom(tuple(words), tuple(words), cjk=False))
+            words.clear()
+
+    for cjk, part, _ in pieces(term):
+        if cjk:
+            flush()
+            tokens = (part,) if len(part) <= 2 else tuple(_cjk_tokens(part)[: len(part) - 1])
+            atoms.append(Atom(tokens, (part,), cjk=True))
+        else:
+            words.append(part)  # "gpt-5": the parts of a compound are one phrase
+    flush()
+    return tuple(atoms)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """A user's query as the index sees it."""
+
+    text: str  # what was searched for (cut to the maximum length, whitespace tidied)
+    terms: tuple[str, ...]  # folded terms, deduplicated
+    groups: tuple[Group, ...]  # one per term that has any word in it
+
+    @property
+    def atoms(self) -> list[Atom]:
+        """Every atom of every alternative: what snippets highlight."""
+        return [atom for group in self.groups for alt in group for atom in alt]
+
+
+def parse_query(
+    query: str, *, max_length: int = 64, aliases: AliasLookup | None = None
+) -> ParsedQuery:
+    """Parse user text: cut to ``max_length`` characters, fold, split on whitespace; each term
+    with its aliases is one group. Quotes, ``*``, ``-``, ``OR``, ``NEAR``, ``%`` are text."""
+    text = " ".join(query[:max_length].split())
+    terms: list[str] = []
+    for term in fold(text).split():
+        if term not in terms:
+            terms.append(term)
+    groups: list[Group] = []
+    for term in terms[:MAX_TERMS]:
+        alternatives: list[Alternative] = []
+        for variant in (term, *(aliases(term) if aliases else ())):
+            atoms = term_atoms_phrase(variant)
+            if atoms and atoms not in alternatives:
+                alternatives.append(atoms)
+        if alternatives:
+            groups.append(tuple(alternatives))
+    return ParsedQuery(text, tuple(terms[:MAX_TERMS]), tuple(groups))
+
+
+def term_atoms_phrase(variant: str) -> Alternative:
+    """Atoms of a term or of an alias (an alias may be several words: "diffusion model")."""
+    atoms: list[Atom] = []
+    for word in variant.split():
+        atoms.extend(term_atoms(word))
+    return tuple(atoms)
