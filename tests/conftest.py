@@ -81,6 +81,7 @@ INTEGRATION_MODULES = {
     "test_packaging",
     "test_pacing_at_server",
     "test_sandbox_telegram",
+    "test_sandbox_telegram_interactive",
     "test_sandbox_wechat",
     "test_scheduler",
     "test_telegram_bot",

@@ -243,9 +243,31 @@ async def test_group_queries_by_mention_and_prefixes_mention_the_asker(wx: Harne
     assert is_search_reply(by_hash, ALICE), by_hash
     [by_cha] = await wx.say(ROOM, DAVE, "查芯片")
     assert is_search_reply(by_cha, DAVE), by_cha
-    assert "「芯片」" in by_cha.text  # the prefix is not part of the query
-    [no_match] = await wx.say(ROOM, DAVE, "#zzzz-no-such-word")
+    assert by_cha.text.startswith("@Dave\u2005🔎 芯片：")  # the prefix is not part of it
+    # a prefixed word that finds nothing is not worth a message to the whole group
+    await wx.say_unanswered(ROOM, DAVE, "#zzzz-no-such-word")
+    # asked by name, the bot says it found nothing, in one short line
+    [no_match] = await wx.say(ROOM, BOB, "zzzz-no-such-word", mention=True)
     assert "没有找到" in no_match.text and "https://" not in no_match.text
+    assert len(no_match.text) < 60
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "查了一下，好像官网还没更新",
+        "#今天谁去开会",
+        "#今天 谁去 开会",
+        "查到了",
+        "查一下芯片的资料，谁有？",
+        "# 今天下午三点开会，大家别迟到",
+        "#1",
+        "更多",
+    ],
+)
+async def test_conversation_that_starts_like_a_query_gets_no_reply(wx: Harness, said: str) -> None:
+    await wx.say_unanswered(ROOM, BOB, said)
+    assert wx.server.sent == []
 
 
 async def test_hot_keyword_sends_the_latest_brief(wx: Harness) -> None:
@@ -272,13 +294,13 @@ async def test_user_cooldown_keeps_one_answer_per_person(wx_cooldown: Harness) -
     assert is_search_reply(other, DAVE)
 
 
-async def test_empty_and_absurd_queries_get_a_hint(wx: Harness) -> None:
+async def test_empty_queries_get_a_hint_and_long_ones_are_cut(wx: Harness) -> None:
     [empty] = await wx.say(ROOM, BOB, "#")
     assert "例如" in empty.text and "https://" not in empty.text
     assert empty.mention_ids == (BOB,) and len(empty.text) < 80
-    [absurd] = await wx.say(ROOM, DAVE, "#" + "芯片" * 150)
-    assert "太长" in absurd.text and "https://" not in absurd.text
-    assert absurd.mention_ids == (DAVE,) and len(absurd.text) < 80
+    # a very long query is cut to [search] max_query_length and answered, not refused
+    [long] = await wx.say(CAROL, CAROL, "芯片" + "x" * 300)
+    assert "芯片" in long.text and "x" * 64 not in long.text
 
 
 async def test_following_the_hint_is_answered(wx_cooldown: Harness) -> None:

@@ -147,16 +147,17 @@ class Commands:
         continued = await self._continue(message, text)
         if continued is not None:
             return continued
-        if message.chat_kind is ChatKind.PRIVATE and self.rules.search_in_private:
-            return await self.search(message, text, trigger=PRIVATE)
-        if message.mentions_bot:
-            return await self.search(message, text, trigger=MENTION)
+        private = message.chat_kind is ChatKind.PRIVATE
         for prefix in self.rules.query_prefixes:
             if text.startswith(prefix):
                 query = prefixed_query(text[len(prefix) :])
-                if query is None:
-                    return []  # conversation that happens to start like a query
-                return await self.search(message, query, trigger=PREFIX)
+                if query is not None:
+                    return await self.search(message, query, trigger=PRIVATE if private else PREFIX)
+                break  # conversation that happens to start like a query
+        if private and self.rules.search_in_private:
+            return await self.search(message, text, trigger=PRIVATE)
+        if message.mentions_bot:
+            return await self.search(message, text, trigger=MENTION)
         return []  # chatter in a group is not for us
 
     def _split_command(self, text: str) -> tuple[ChatCommand | None, str, str | None]:
@@ -326,12 +327,23 @@ class Commands:
     def _results(
         self, message: IncomingMessage, page: SearchPage, lang: str, *, edit: str | None = None
     ) -> Replies:
-        """A page of results; with buttons for the next and previous pages where the platform
-        has buttons, else a line saying how to see more."""
-        more = ""
-        buttons: tuple[Button, ...] = ()
+        """A page of results as one message: with buttons for the next and previous pages
+        where the platform has buttons, else a line saying how to see more. Results that do
+        not fit in one message move to the next page (a group gets one message per query)."""
+        while True:
+            replies = self._render_page(page, lang)
+            if len(replies) == 1 or len(page.results) <= 1:
+                break
+            page = replace(page, results=page.results[:-1])
         if page.results:
             self._remember(message, page)
+        if edit is not None and len(replies) == 1:
+            replies = [replace(replies[0], edit=edit)]
+        return replies
+
+    def _render_page(self, page: SearchPage, lang: str) -> Replies:
+        more = ""
+        buttons: tuple[Button, ...] = ()
         if self.rules.buttons:
             token = self._page_token(page.query.text)
             if page.offset > 0:
@@ -356,8 +368,6 @@ class Commands:
         )
         if buttons:
             replies[-1] = replace(replies[-1], buttons=buttons)
-        if edit is not None and len(replies) == 1:
-            replies = [replace(replies[0], edit=edit)]
         return replies
 
     def _remember(self, message: IncomingMessage, page: SearchPage) -> None:
@@ -636,12 +646,15 @@ def prefixed_query(rest: str) -> str | None:
     """The query after a query prefix, or None when it reads as conversation.
 
     With a separator ("查 芯片", "查：芯片") it is a query. Without one it must be short and
-    free of sentence punctuation, and 查 must not be the verb of a sentence (查了, 查到)."""
+    free of sentence punctuation, and 查 must not be the verb of a sentence (查了, 查到); a
+    small number alone ("#2") picks from a result list, it is not a query."""
     if not rest.strip():
         return ""  # the prefix alone: the asker gets a hint
     if rest.startswith(QUERY_SEPARATORS):
         return rest.lstrip("".join(QUERY_SEPARATORS))
     if rest[0] in VERB_PARTICLES or len(rest) > SHORT_QUERY:
+        return None
+    if rest.isdecimal() and len(rest) <= 3:  # "#1": a list number, meaningful only after one
         return None
     if any(char in SENTENCE_PUNCTUATION for char in rest):
         return None

@@ -5,8 +5,15 @@ Point python-telegram-bot at it with
 ``ApplicationBuilder().token(server.token).base_url(server.base_url)``.  It keeps users, chats
 and the messages the bot sent, enforces Telegram's text rules and flood limits, and fails on
 demand (``server.faults``), holds requests in flight for kill tests (``server.hold_requests``)
-and records when each request arrived (``server.arrivals``).  Run
+and records when each request arrived (``server.arrivals``).  Users can press inline keyboard
+buttons (``press_button``) and send inline queries (``send_inline_query``); the bot's edits and
+answers are recorded (``edits``, ``callback_answers``, ``inline_answers``).  Run
 ``python -m bot.sandbox.telegram_api`` to use it by hand.
+
+Where a rule or an error text is quoted from the real server, a comment names the source: the
+Bot API server (tdlib/telegram-bot-api, ``Client.cpp``), TDLib underneath it, or
+Telegram's MTProto server behind both (its upper-case errors, e.g. ``BUTTON_DATA_INVALID``, as
+bots report them).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import copy
+import dataclasses
 import json
 import logging
 import math
@@ -23,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self, TypedDict
+from typing import Any, Literal, Self, TypedDict, TypeVar
 
 from aiohttp import web
 
@@ -46,6 +55,7 @@ __all__ = [
     "FaultInjector",
     "FaultKind",
     "FloodControl",
+    "MessageEdit",
     "RequestHold",
     "SentMessage",
     "ServerStats",
@@ -60,8 +70,86 @@ JSONDict = dict[str, Any]
 
 MAX_TEXT_UTF16 = 4096
 MAX_ENTITIES = 100
+# Bot API, InlineKeyboardButton: callback_data is 1-64 *bytes*; longer data is refused by
+# Telegram's server with BUTTON_DATA_INVALID (empty data means "no callback button" at all).
+MAX_CALLBACK_DATA_BYTES = 64
+# Bot API, answerCallbackQuery: text is 0-200 characters.
+MAX_CALLBACK_ANSWER_CHARS = 200
+# Bot API, InlineQuery: "query: Text of the query (up to 256 characters)".
+MAX_INLINE_QUERY_CHARS = 256
+# Bot API, answerInlineQuery: "No more than 50 results per query are allowed"; result ids are
+# 1-64 bytes; next_offset "can't exceed 64 bytes".
+MAX_INLINE_RESULTS = 50
+MAX_INLINE_RESULT_ID_BYTES = 64
+MAX_INLINE_OFFSET_BYTES = 64
+# TDLib (td/telegram/ReplyMarkup.cpp) keeps at most 12 buttons a row and 300 in all, dropping
+# the rest without an error.
+_MAX_BUTTONS_PER_ROW = 12
+_MAX_BUTTONS = 300
+# Client.cpp maps Telegram's QUERY_ID_INVALID to this text (callback and inline queries alike).
+_QUERY_ID_INVALID = (
+    "Bad Request: query is too old and response timeout expired or query ID is invalid"
+)
+# Client.cpp maps MESSAGE_NOT_MODIFIED to this text.
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+# Client.cpp, get_update_type_name; allowed_updates names outside this set are ignored.
+_UPDATE_TYPES = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+        "message_reaction",
+        "message_reaction_count",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "purchased_paid_media",
+    }
+)
+# Client.h, DEFAULT_ALLOWED_UPDATE_TYPES: everything but these three.
+_DEFAULT_ALLOWED_UPDATES = _UPDATE_TYPES - {
+    "chat_member",
+    "message_reaction",
+    "message_reaction_count",
+}
+_INLINE_CHAT_TYPES = frozenset({"sender", "private", "group", "supergroup", "channel"})
+# The actions of an inline keyboard button, in the order Client.cpp
+# (get_inline_keyboard_button_type) looks for them: the first present one wins, so a button
+# with both "url" and "callback_data" is a URL button.  "url" and "callback_data" count only
+# when non-empty; the others when present.
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "callback_game",
+    "pay",
+    "switch_inline_query",
+    "switch_inline_query_chosen_chat",
+    "switch_inline_query_current_chat",
+    "login_url",
+    "web_app",
+    "copy_text",
+)
 _COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _BOT_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+_TELEGRAM_ERROR_RE = re.compile(r"[A-Z0-9_]+")
+_START_PARAMETER_RE = re.compile(r"[A-Za-z0-9_-]+")
 _BAD_GATEWAY_HTML = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
@@ -103,6 +191,27 @@ class SentMessage:
     reply_to_message_id: int | None = None
     link_preview_disabled: bool = False
     reply_markup: JSONDict | None = None
+    # Accepted editMessageText calls; after an edit the fields above show the current content
+    # (``edits`` keeps every version).
+    edit_count: int = 0
+
+
+@dataclass(frozen=True)
+class MessageEdit:
+    """An editMessageText the server accepted."""
+
+    chat_id: int | None  # None for a message sent via inline mode (``inline_message_id``)
+    message_id: int | None
+    inline_message_id: str | None
+    text: str  # visible text, after HTML parsing
+    html: str  # the text parameter exactly as sent
+    parse_mode: str | None
+    at: float  # time.monotonic() when accepted
+    entities: tuple[JSONDict, ...] = ()
+    reply_markup: JSONDict | None = None  # the inline keyboard after the edit (None: removed)
+
+
+_T = TypeVar("_T")
 
 
 class ServerStats(TypedDict):
@@ -163,7 +272,18 @@ class TelegramTestServer:
         bot_first_name: str = "Briefbot Test",
         strict_html: bool = True,
         latency: float = 0.0,
+        inline: bool = True,
+        edit_time_limit: float | None = None,
     ) -> None:
+        """Configure the server; ``start()`` binds it.
+
+        ``inline`` is BotFather's inline mode: ``getMe`` reports it and ``send_inline_query``
+        needs it.  ``edit_time_limit`` (seconds) is off by default, as on Telegram, where a bot
+        may edit its own messages at any age (TDLib, ``MessagesManager::can_edit_message``:
+        no time limit for a bot's outgoing messages); set it to make older messages outside
+        private chats answer "message can't be edited", to test that path (see
+        ``age_message``).
+        """
         bot_id, sep, secret = token.partition(":")
         if not (bot_id.isdigit() and sep and secret):
             raise ValueError("token must look like a Bot API token: '<bot id>:<secret>'")
@@ -180,6 +300,10 @@ class TelegramTestServer:
         }
         self.strict_html = strict_html
         self.latency = latency  # seconds added to every answer, for benchmarks
+        self.inline = inline
+        if edit_time_limit is not None and not edit_time_limit > 0:
+            raise ValueError("edit_time_limit must be positive (or None: no limit)")
+        self.edit_time_limit = edit_time_limit
         self.flood = FloodControl(
             global_rate=global_rate,
             private_per_second=private_per_second,
@@ -188,6 +312,11 @@ class TelegramTestServer:
         )
         self.faults = FaultInjector()
         self.sent: list[SentMessage] = []
+        # Every accepted editMessageText, oldest first.
+        self.edits: list[MessageEdit] = []
+        # answerCallbackQuery / answerInlineQuery calls that succeeded, by query id.
+        self.callback_answers: dict[str, JSONDict] = {}
+        self.inline_answers: dict[str, JSONDict] = {}
         # Every authorised request in order, as (method, parameters): tests assert on it.
         self.calls: list[tuple[str, JSONDict]] = []
         # Every authorised request, sorted by arrival time: pacing is measured here.
@@ -202,9 +331,15 @@ class TelegramTestServer:
         self._chats: dict[int, _Chat] = {}
         self._updates: list[JSONDict] = []
         self._next_update_id = 1
+        # getUpdates' allowed_updates; like the real server it persists between calls.
+        self._allowed_updates = _DEFAULT_ALLOWED_UPDATES
+        # Callback and inline queries that may still be answered: id -> update type.
+        self._open_queries: dict[str, str] = {}
+        self._last_query = 0
         self._poll_generation = 0
         self._updates_changed = asyncio.Event()
         self._sent_changed = asyncio.Event()
+        self._answers_changed = asyncio.Event()  # edits and query answers
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, tuple[str, Callable[[JSONDict], Awaitable[Any]]]] = {
@@ -218,6 +353,9 @@ class TelegramTestServer:
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendMessage": self._send_message,
+                "editMessageText": self._edit_message_text,
+                "answerCallbackQuery": self._answer_callback_query,
+                "answerInlineQuery": self._answer_inline_query,
                 "getChat": self._get_chat,
                 "getChatMember": self._get_chat_member,
                 "getChatAdministrators": self._get_chat_administrators,
@@ -469,11 +607,10 @@ class TelegramTestServer:
         """Queue an Update in which ``user_id`` writes ``text`` in ``chat_id``; return it.
 
         Text that starts with a command (``/start``, ``/start@briefbot_test_bot``) carries a
-        ``bot_command`` entity, which PTB's CommandHandler needs.
+        ``bot_command`` entity, which PTB's CommandHandler needs.  As on Telegram, the update is
+        not delivered when getUpdates' ``allowed_updates`` leaves out "message".
         """
-        user = self.users.get(user_id)
-        if user is None:
-            raise ValueError(f"unknown user {user_id}: call add_user() first")
+        user = self._user(user_id)
         chat = self._chat(chat_id)
         chat.last_message_id += 1
         message: JSONDict = {
@@ -489,11 +626,159 @@ class TelegramTestServer:
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
             ]
         chat.messages[chat.last_message_id] = message
-        update: JSONDict = {"update_id": self._next_update_id, "message": message}
-        self._next_update_id += 1
-        self._updates.append(update)
-        self._notify_updates()
-        return update
+        return self._queue_update("message", message)
+
+    def press_button(self, chat_id: int, user_id: int, message_id: int, data: str) -> JSONDict:
+        """Queue an Update in which ``user_id`` presses the callback button carrying ``data``
+        under message ``message_id`` in ``chat_id``; return it.
+
+        Its ``callback_query`` has a new ``id`` (answer it with answerCallbackQuery), the
+        message as it is now (edits included), ``chat_instance`` and ``data``.
+
+        Raises:
+            ValueError: an unknown user, chat or message; a user who is not in the chat; or no
+                callback button with ``data`` on the message (a real client cannot press a
+                button that is not there).
+        """
+        user = self._user(user_id)
+        chat = self._chat(chat_id)
+        if not self._can_see(chat, user_id):
+            raise ValueError(f"user {user_id} is not in chat {chat_id}")
+        message = chat.messages.get(message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        if data not in _callback_data(message.get("reply_markup")):
+            raise ValueError(
+                f"message {message_id} in chat {chat_id} has no callback button with data {data!r}"
+            )
+        callback: JSONDict = {
+            "id": self._open_query("callback_query"),
+            "from": dict(user),
+            "message": copy.deepcopy(message),
+            "chat_instance": _chat_instance(chat.id, int(self.bot_user["id"])),
+            "data": data,
+        }
+        return self._queue_update("callback_query", callback)
+
+    def send_inline_query(
+        self, user_id: int, query: str, *, chat_type: str = "sender", offset: str = ""
+    ) -> JSONDict:
+        """Queue an Update in which ``user_id`` types ``@bot query``; return it.
+
+        ``chat_type`` is where the user typed it ("sender" is their private chat with the bot;
+        "private", "group", "supergroup", "channel"); ``offset`` is the ``next_offset`` of an
+        earlier answer when the user scrolls on.  The query is cut to 256 characters, as a
+        client does.  Its ``inline_query`` has a new ``id`` for answerInlineQuery.
+
+        Raises:
+            ValueError: the server runs with ``inline=False``, the user is unknown or
+                ``chat_type`` is not one of the above.
+        """
+        if not self.inline:
+            raise ValueError("inline mode is off: construct the server with inline=True")
+        user = self._user(user_id)
+        if chat_type not in _INLINE_CHAT_TYPES:
+            raise ValueError(f"chat_type must be one of {sorted(_INLINE_CHAT_TYPES)}")
+        inline_query: JSONDict = {
+            "id": self._open_query("inline_query"),
+            "from": dict(user),
+            "query": query[:MAX_INLINE_QUERY_CHARS],
+            "offset": offset,
+            "chat_type": chat_type,
+        }
+        return self._queue_update("inline_query", inline_query)
+
+    def expire_query(self, query_id: str) -> None:
+        """Let a callback or inline query time out: answering it later fails as a late answer
+        does on Telegram.  (Queries here never expire by themselves, so tests stay
+        deterministic.)"""
+        if self._open_queries.pop(query_id, None) is None:
+            raise ValueError(f"no open query {query_id!r}")
+
+    def age_message(self, chat_id: int, message_id: int, seconds: float) -> None:
+        """Move a message's ``date`` ``seconds`` into the past, for ``edit_time_limit``."""
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        message = self._chat(chat_id).messages.get(message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        message["date"] = int(message["date"] - seconds)
+
+    def message(self, chat_id: int, message_id: int) -> JSONDict:
+        """A message in ``chat_id`` as the Bot API shows it now (edits included)."""
+        message = self._chat(chat_id).messages.get(message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        return copy.deepcopy(message)
+
+    def current_text(self, chat_id: int, message_id: int) -> str:
+        """The visible text of a message now, after any edits."""
+        return str(self.message(chat_id, message_id).get("text", ""))
+
+    def edits_of(self, chat_id: int, message_id: int) -> list[MessageEdit]:
+        """Accepted edits of one message, oldest first."""
+        return [e for e in self.edits if (e.chat_id, e.message_id) == (chat_id, message_id)]
+
+    async def wait_for_edit(
+        self,
+        chat_id: int,
+        message_id: int,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper: the deadline is its point
+    ) -> list[MessageEdit]:
+        """Wait until message ``message_id`` in ``chat_id`` has at least ``count`` accepted
+        edits; return them all.
+
+        Raises:
+            TimeoutError: fewer edits within ``timeout`` seconds.
+        """
+
+        def ready() -> list[MessageEdit] | None:
+            edits = self.edits_of(chat_id, message_id)
+            return edits if len(edits) >= count else None
+
+        return await self._wait_for(
+            ready,
+            timeout,
+            lambda: (
+                f"expected {count} edits of message {message_id} in chat {chat_id} within "
+                f"{timeout}s, got {len(self.edits_of(chat_id, message_id))}"
+            ),
+        )
+
+    async def wait_for_callback_answer(
+        self,
+        query_id: str,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper: the deadline is its point
+    ) -> JSONDict:
+        """Wait until the bot answers callback query ``query_id``; return the answer
+        (``text``, ``show_alert``, ``url``, ``cache_time``).
+
+        Raises:
+            TimeoutError: no answer within ``timeout`` seconds.
+        """
+        return await self._wait_for(
+            lambda: self.callback_answers.get(query_id),
+            timeout,
+            lambda: f"callback query {query_id} was not answered within {timeout}s",
+        )
+
+    async def wait_for_inline_answer(
+        self,
+        query_id: str,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper: the deadline is its point
+    ) -> JSONDict:
+        """Wait until the bot answers inline query ``query_id``; return the answer
+        (``results`` as sent, ``cache_time``, ``is_personal``, ``next_offset``, ``button``).
+
+        Raises:
+            TimeoutError: no answer within ``timeout`` seconds.
+        """
+        return await self._wait_for(
+            lambda: self.inline_answers.get(query_id),
+            timeout,
+            lambda: f"inline query {query_id} was not answered within {timeout}s",
+        )
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
         """Messages the bot sent to ``chat_id``, oldest first."""
@@ -526,6 +811,62 @@ class TelegramTestServer:
             event = self._sent_changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+
+    async def _wait_for(
+        self,
+        ready: Callable[[], _T | None],
+        timeout: float,  # noqa: ASYNC109  # a test helper: the deadline is its point
+        failure: Callable[[], str],
+    ) -> _T:
+        """Wait until ``ready()`` returns something; each edit or answer wakes the check."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = ready()
+            if result is not None:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(failure())
+            event = self._answers_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    def _notify_answers(self) -> None:
+        event, self._answers_changed = self._answers_changed, asyncio.Event()
+        event.set()
+
+    def _user(self, user_id: int) -> JSONDict:
+        user = self.users.get(user_id)
+        if user is None:
+            raise ValueError(f"unknown user {user_id}: call add_user() first")
+        return user
+
+    @staticmethod
+    def _can_see(chat: _Chat, user_id: int) -> bool:
+        """Whether a user can see (and press buttons in) a chat; channels are public here."""
+        if chat.kind == "private":
+            return chat.id == user_id
+        if chat.kind == "channel":
+            return True
+        return user_id in chat.members or user_id in chat.admins
+
+    def _queue_update(self, kind: str, payload: JSONDict) -> JSONDict:
+        update: JSONDict = {"update_id": self._next_update_id, kind: payload}
+        self._next_update_id += 1
+        # Client.cpp (add_update_impl) never stores an update of a type that getUpdates'
+        # allowed_updates left out; the update is returned to the test all the same.
+        if kind in self._allowed_updates:
+            self._updates.append(update)
+            self._notify_updates()
+        return update
+
+    def _open_query(self, kind: str) -> str:
+        """A new callback or inline query id: a decimal 64-bit number, as Telegram's are."""
+        self._last_query += 1
+        query_id = str(int(self.bot_user["id"]) * 1_000_000_000 + self._last_query)
+        self._open_queries[query_id] = kind
+        return query_id
 
     # ── HTTP ─────────────────────────────────────────────────────────────────────────────
 
@@ -740,7 +1081,7 @@ class TelegramTestServer:
             **self.bot_user,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline,
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
@@ -757,6 +1098,7 @@ class TelegramTestServer:
         offset = _int(params, "offset", 0)
         limit = min(max(_int(params, "limit", 100), 1), 100)
         timeout = max(_float(params, "timeout", 0.0), 0.0)
+        self._set_allowed_updates(params)
         if offset > 0:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:
@@ -782,6 +1124,20 @@ class TelegramTestServer:
             event = self._updates_changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+
+    def _set_allowed_updates(self, params: JSONDict) -> None:
+        """Client.cpp (get_allowed_update_types): a JSON array of update type names replaces
+        the setting, which persists; absent, unparsable or not an array of strings keeps it;
+        an array naming no known type (``[]`` too) restores the default.  Updates queued before
+        stay queued: the filter applies when an update is created."""
+        try:
+            names = _json_field(params, "allowed_updates")
+        except ApiError:
+            return
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return
+        chosen = frozenset(n.lower() for n in names) & _UPDATE_TYPES
+        self._allowed_updates = chosen or _DEFAULT_ALLOWED_UPDATES
 
     def _notify_updates(self) -> None:
         event, self._updates_changed = self._updates_changed, asyncio.Event()
@@ -835,6 +1191,8 @@ class TelegramTestServer:
                 400, f"Bad Request: too many message entities ({len(entities)} > {MAX_ENTITIES})"
             )
         reply_to = self._reply_target(chat, params)
+        reply_markup = _reply_markup(params)
+        keyboard = _inline_keyboard(reply_markup, channel=chat.kind == "channel")
 
         now = time.monotonic()
         private = chat.kind == "private"
@@ -860,9 +1218,8 @@ class TelegramTestServer:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k != "reply_to_message"
             }
-        reply_markup = _json_field(params, "reply_markup")
-        if isinstance(reply_markup, dict) and "inline_keyboard" in reply_markup:
-            message["reply_markup"] = reply_markup
+        if keyboard is not None:
+            message["reply_markup"] = keyboard
         chat.messages[chat.last_message_id] = message
 
         preview = _json_field(params, "link_preview_options")
@@ -877,7 +1234,11 @@ class TelegramTestServer:
             reply_to_message_id=reply_to["message_id"] if reply_to else None,
             link_preview_disabled=_bool(params, "disable_web_page_preview")
             or (isinstance(preview, dict) and bool(preview.get("is_disabled"))),
-            reply_markup=reply_markup if isinstance(reply_markup, dict) else None,
+            reply_markup=(
+                keyboard
+                if reply_markup is not None and "inline_keyboard" in reply_markup
+                else reply_markup
+            ),
         )
         self.sent.append(sent)
         event, self._sent_changed = self._sent_changed, asyncio.Event()
@@ -885,6 +1246,273 @@ class TelegramTestServer:
         if self.on_message is not None:
             self.on_message(sent)
         return message
+
+    async def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:
+        """editMessageText, in the order Client.cpp, TDLib and Telegram check things: the
+        text, the message identifier, the chat, the message, whether the bot may edit it, its
+        length, whether anything changed, flood control."""
+        raw = params.get("text")
+        raw_text = "" if raw is None else str(raw)
+        parse_mode = params.get("parse_mode") or None
+        text, entities = self._parse_text(raw_text, parse_mode, params)
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        reply_markup = _reply_markup(params)
+        # TDLib accepts only an inline keyboard when a bot edits a message.
+        if reply_markup is not None and _markup_kind(reply_markup) not in (None, "inline"):
+            raise ApiError(400, "Bad Request: inline keyboard expected")
+
+        chat_ref = params.get("chat_id")
+        message_id = _int(params, "message_id", 0)
+        if chat_ref in (None, "") and message_id == 0:
+            return self._edit_inline_message(params, raw_text, text, entities, reply_markup)
+
+        chat = self._chat_in_reach(params)
+        if chat.kind == "private" and chat.id in self.blocked_by:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        message = chat.messages.get(message_id) if message_id > 0 else None
+        if message is None:
+            # Client.cpp, check_message(..., "message to edit", ...): "<type> not found".
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if not self._bot_may_edit(chat, message):
+            raise ApiError(400, "Bad Request: message can't be edited")
+        keyboard = _inline_keyboard(reply_markup, channel=chat.kind == "channel")
+        # Telegram's server checks an edit's length: MESSAGE_TOO_LONG, not sendMessage's
+        # "message is too long" (bots report the upper-case one for edits).
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        if len(entities) > MAX_ENTITIES:
+            raise ApiError(
+                400, f"Bad Request: too many message entities ({len(entities)} > {MAX_ENTITIES})"
+            )
+        if (message.get("text"), message.get("entities", []), message.get("reply_markup")) == (
+            text,
+            entities,
+            keyboard,
+        ):
+            raise ApiError(400, _NOT_MODIFIED)
+
+        # Edits share the send limits (TDLib's maintainer: "For bots the limits for message
+        # editing are the same as for message sending ... They share the limit.", td#2592).
+        now = time.monotonic()
+        private = chat.kind == "private"
+        retry_after = self.flood.check(chat.id, private=private, now=now)
+        if retry_after:
+            raise _too_many_requests(retry_after)
+        self.flood.record(chat.id, private=private, now=now)
+
+        message["text"] = text
+        if entities:
+            message["entities"] = entities
+        else:
+            message.pop("entities", None)
+        # An edit without reply_markup removes the inline keyboard, as on Telegram.
+        if keyboard is not None:
+            message["reply_markup"] = keyboard
+        else:
+            message.pop("reply_markup", None)
+        message["edit_date"] = int(time.time())
+        self._record_edit(
+            MessageEdit(
+                chat_id=chat.id,
+                message_id=message_id,
+                inline_message_id=None,
+                text=text,
+                html=raw_text,
+                parse_mode=str(parse_mode) if parse_mode else None,
+                at=now,
+                entities=tuple(entities),
+                reply_markup=keyboard,
+            ),
+            params,
+        )
+        return copy.deepcopy(message)
+
+    def _edit_inline_message(
+        self,
+        params: JSONDict,
+        raw_text: str,
+        text: str,
+        entities: list[JSONDict],
+        reply_markup: JSONDict | None,
+    ) -> bool:
+        """An edit of a message sent via inline mode: Telegram answers True.  The sandbox
+        does not keep such messages, so any identifier is taken as valid."""
+        inline_message_id = str(params.get("inline_message_id") or "")
+        if not inline_message_id:
+            # Client.cpp, get_inline_message_id.
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        keyboard = _inline_keyboard(reply_markup, channel=False)
+        if utf16_len(text) > MAX_TEXT_UTF16:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        if len(entities) > MAX_ENTITIES:
+            raise ApiError(
+                400, f"Bad Request: too many message entities ({len(entities)} > {MAX_ENTITIES})"
+            )
+        parse_mode = params.get("parse_mode") or None
+        self._record_edit(
+            MessageEdit(
+                chat_id=None,
+                message_id=None,
+                inline_message_id=inline_message_id,
+                text=text,
+                html=raw_text,
+                parse_mode=str(parse_mode) if parse_mode else None,
+                at=time.monotonic(),
+                entities=tuple(entities),
+                reply_markup=keyboard,
+            ),
+            params,
+        )
+        return True
+
+    def _bot_may_edit(self, chat: _Chat, message: JSONDict) -> bool:
+        """TDLib (MessagesManager::can_edit_message): a bot edits only its own messages, and
+        those at any age; ``edit_time_limit`` adds an age limit outside private chats."""
+        sender = message.get("from")
+        own = (
+            sender.get("id") == self.bot_user["id"]
+            if isinstance(sender, dict)
+            else "sender_chat" in message  # a channel post the bot made
+        )
+        if not own:
+            return False
+        if self.edit_time_limit is None or chat.kind == "private":
+            return True
+        return time.time() - float(message["date"]) < self.edit_time_limit
+
+    def _record_edit(self, edit: MessageEdit, params: JSONDict) -> None:
+        self.edits.append(edit)
+        if edit.chat_id is not None:
+            preview = _json_field(params, "link_preview_options")
+            for index in range(len(self.sent) - 1, -1, -1):
+                sent = self.sent[index]
+                if (sent.chat_id, sent.message_id) == (edit.chat_id, edit.message_id):
+                    self.sent[index] = dataclasses.replace(
+                        sent,
+                        text=edit.text,
+                        html=edit.html,
+                        parse_mode=edit.parse_mode,
+                        entities=edit.entities,
+                        reply_markup=edit.reply_markup,
+                        link_preview_disabled=_bool(params, "disable_web_page_preview")
+                        or (isinstance(preview, dict) and bool(preview.get("is_disabled"))),
+                        edit_count=sent.edit_count + 1,
+                    )
+                    break
+        self._notify_answers()
+
+    async def _answer_callback_query(self, params: JSONDict) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        if self._open_queries.get(query_id) != "callback_query":
+            raise ApiError(400, _QUERY_ID_INVALID)
+        text = str(params.get("text") or "")
+        if len(text) > MAX_CALLBACK_ANSWER_CHARS:
+            # Telegram's server: MESSAGE_TOO_LONG (reported by bots for long alert texts).
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        del self._open_queries[query_id]
+        self.callback_answers[query_id] = {
+            "text": text,
+            "show_alert": _bool(params, "show_alert"),
+            "url": str(params.get("url") or ""),
+            # Client.cpp clamps cache_time to 0 .. 30 days.
+            "cache_time": min(max(_int(params, "cache_time", 0), 0), 30 * 24 * 3600),
+        }
+        self._notify_answers()
+        return True
+
+    async def _answer_inline_query(self, params: JSONDict) -> bool:
+        """answerInlineQuery: Client.cpp parses the button and the results (at most 50, each
+        with its required fields and message text), then Telegram's server checks the query
+        id, the result ids, titles, lengths and the offset."""
+        button = _inline_results_button(params)
+        results = _json_results(params)
+        parsed = [self._inline_result(result) for result in results]
+
+        query_id = str(params.get("inline_query_id") or "")
+        if self._open_queries.get(query_id) != "inline_query":
+            raise ApiError(400, _QUERY_ID_INVALID)
+        # Telegram's errors of messages.setInlineBotResults.  RESULT_ID_DUPLICATE is confirmed
+        # by bots' reports; which limit yields RESULT_ID_EMPTY / RESULT_ID_INVALID /
+        # ARTICLE_TITLE_EMPTY / MESSAGE_TOO_LONG / NEXT_OFFSET_INVALID is read from the error
+        # names and the documented limits, not observed.
+        seen: set[str] = set()
+        for result_id, title, text in parsed:
+            if not result_id:
+                raise ApiError(400, "Bad Request: RESULT_ID_EMPTY")
+            if len(result_id.encode()) > MAX_INLINE_RESULT_ID_BYTES:
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            if result_id in seen:
+                raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+            seen.add(result_id)
+            if title is not None and not title.strip():
+                raise ApiError(400, "Bad Request: ARTICLE_TITLE_EMPTY")
+            if text is not None and utf16_len(text) > MAX_TEXT_UTF16:
+                raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        next_offset = str(params.get("next_offset") or "")
+        if len(next_offset.encode()) > MAX_INLINE_OFFSET_BYTES:
+            raise ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+
+        del self._open_queries[query_id]
+        self.inline_answers[query_id] = {
+            "results": results,
+            # Client.cpp: cache_time defaults to 300 and is clamped to 0 .. 1 day.
+            "cache_time": min(max(_int(params, "cache_time", 300), 0), 24 * 3600),
+            "is_personal": _bool(params, "is_personal"),
+            "next_offset": next_offset,
+            "button": button,
+        }
+        self._notify_answers()
+        return True
+
+    def _inline_result(self, result: object) -> tuple[str, str | None, str | None]:
+        """Check one inline query result as Client.cpp (get_inline_query_result) parses it;
+        return its id, an article's title and its message text (visible, after HTML) for the
+        checks Telegram's server makes afterwards."""
+        try:
+            if not isinstance(result, dict):
+                raise ApiError(400, "Bad Request: Inline query result must be an object")
+            _required_string(result, "type")
+            result_id = _required_string(result, "id")
+            article = str(result["type"]).lower() == "article"
+            content = result.get("input_message_content")
+            raw_text: str | None
+            if content is None:
+                content = result  # the legacy form: message_text on the result itself
+                if article:
+                    raw_text = _required_string(result, "message_text")
+                else:
+                    raw_text = str(result.get("message_text") or "") or None
+            elif not isinstance(content, dict):
+                raise ApiError(
+                    400, 'Bad Request: Field "input_message_content" must be of type Object'
+                )
+            else:
+                raw_text = str(content.get("message_text") or "") or None
+                if raw_text is None and article:
+                    raise ApiError(400, "Bad Request: Input message content is not specified")
+            text: str | None = None
+            if raw_text is not None:
+                text, _ = self._parse_text(raw_text, content.get("parse_mode") or None, content)
+                if not text.strip():
+                    raise ApiError(400, "Bad Request: Message text is empty")
+            title = _required_string(result, "title") if article else None
+            markup = result.get("reply_markup")
+            if markup is not None:
+                if not isinstance(markup, dict):
+                    raise ApiError(400, 'Bad Request: Field "reply_markup" must be of type Object')
+                _inline_keyboard(markup, channel=False)
+        except ApiError as err:
+            detail = err.description.removeprefix("Bad Request: ")
+            if _TELEGRAM_ERROR_RE.fullmatch(detail):
+                raise  # Telegram's own errors (BUTTON_DATA_INVALID) come unwrapped
+            # Client.cpp: "Can't parse inline query result: <what get_inline_query_result
+            # said>".
+            raise ApiError(
+                400,
+                "Bad Request: can't parse inline query result: " + detail[:1].upper() + detail[1:],
+            ) from None
+        return result_id, title, text
 
     def _parse_text(
         self, raw_text: str, parse_mode: object, params: JSONDict
@@ -1015,6 +1643,210 @@ def _kicked_description(chat: _Chat) -> str:
     if chat.kind == "supergroup":
         return "Forbidden: bot was kicked from the supergroup chat"
     return "Forbidden: bot was kicked from the group chat"
+
+
+def _reply_markup(params: JSONDict) -> JSONDict | None:
+    """The decoded ``reply_markup`` parameter (``None`` if absent), with Client.cpp's errors."""
+    value = params.get("reply_markup")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ApiError(
+                400, "Bad Request: can't parse reply keyboard markup JSON object"
+            ) from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "Bad Request: object expected as reply markup")
+    return value
+
+
+def _markup_kind(markup: JSONDict) -> str | None:
+    """Which markup Client.cpp (get_reply_markup) makes of an object: a reply keyboard wins
+    over an inline one; an object with neither, nor a remove or force-reply flag, is none."""
+    if isinstance(markup.get("keyboard"), list) and any(markup["keyboard"]):
+        return "keyboard"
+    if isinstance(markup.get("inline_keyboard"), list) and any(markup["inline_keyboard"]):
+        return "inline"
+    if markup.get("remove_keyboard") or markup.get("hide_keyboard"):
+        return "remove"
+    if markup.get("force_reply") or markup.get("force_reply_keyboard"):
+        return "force_reply"
+    return None
+
+
+def _inline_keyboard(markup: JSONDict | None, *, channel: bool) -> JSONDict | None:
+    """Check an ``inline_keyboard`` as the real server does and return it as Telegram keeps it
+    (``None``: no inline keyboard).
+
+    Three layers check it.  Client.cpp parses every button: "text" is required and the first
+    action in ``_BUTTON_ACTIONS`` order is the button's only one; a button with none is a
+    "text button", which inline keyboards do not allow.  TDLib (ReplyMarkup.cpp) then drops
+    buttons with an empty text, rows left empty, and buttons past 12 a row or 300 in all,
+    and refuses switch-inline buttons in channels.  Telegram's server finally refuses
+    callback_data over 64 bytes (BUTTON_DATA_INVALID).
+    """
+    if markup is None or "inline_keyboard" not in markup:
+        return None
+    rows = markup["inline_keyboard"]
+    if not isinstance(rows, list):
+        raise ApiError(400, 'Bad Request: field "inline_keyboard" must be of type Array')
+    parsed: list[list[tuple[str, JSONDict]]] = []
+    for row in rows:
+        if not isinstance(row, list):
+            raise ApiError(
+                400,
+                'Bad Request: field "inline_keyboard" of the InlineKeyboardMarkup must be an '
+                "Array of Arrays",
+            )
+        parsed.append([_inline_button(button) for button in row])
+
+    kept_rows: list[list[JSONDict]] = []
+    total = 0
+    for parsed_row in parsed:
+        kept: list[JSONDict] = []
+        for action, button in parsed_row:
+            if not button["text"]:
+                continue
+            if channel and action in ("switch_inline_query", "switch_inline_query_current_chat"):
+                raise ApiError(
+                    400,
+                    f"Bad Request: can't use {action} button in a channel chat, because users "
+                    "will not be able to use the button without knowing bot's username",
+                )
+            kept.append(button)
+            total += 1
+            if len(kept) >= _MAX_BUTTONS_PER_ROW or total >= _MAX_BUTTONS:
+                break
+        if kept:
+            kept_rows.append(kept)
+        if total >= _MAX_BUTTONS:
+            break
+    for button in (b for kept in kept_rows for b in kept):
+        data = button.get("callback_data")
+        if isinstance(data, str) and len(data.encode()) > MAX_CALLBACK_DATA_BYTES:
+            raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+    return {"inline_keyboard": kept_rows} if kept_rows else None
+
+
+def _inline_button(button: object) -> tuple[str, JSONDict]:
+    """One button as Client.cpp (get_inline_keyboard_button) parses it: its action and the
+    button with only that action (and any non-action fields such as ``style``) left."""
+    prefix = "Bad Request: can't parse inline keyboard button: "
+    if not isinstance(button, dict):
+        raise ApiError(400, prefix + "InlineKeyboardButton must be an Object")
+    text = button.get("text")
+    if text is None:
+        raise ApiError(400, prefix + 'Can\'t find field "text"')
+    if not isinstance(text, str):
+        raise ApiError(400, prefix + 'Field "text" must be of type String')
+    for action in _BUTTON_ACTIONS:
+        value = button.get(action)
+        if action in ("url", "callback_data"):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)  # td's JSON reader takes a number for a string field
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str):
+                raise ApiError(400, prefix + f'Field "{action}" must be of type String')
+        elif action not in button:
+            continue
+        kept = {k: v for k, v in button.items() if k not in _BUTTON_ACTIONS}
+        kept[action] = value
+        return action, kept
+    raise ApiError(400, prefix + "Text buttons are unallowed in the inline keyboard")
+
+
+def _callback_data(markup: object) -> set[str]:
+    """The callback_data of every button of a stored inline keyboard."""
+    if not isinstance(markup, dict):
+        return set()
+    return {
+        str(button["callback_data"])
+        for row in markup.get("inline_keyboard", [])
+        for button in row
+        if "callback_data" in button
+    }
+
+
+def _chat_instance(chat_id: int, bot_id: int) -> str:
+    """CallbackQuery.chat_instance: an opaque number, the same for every press in one chat."""
+    return str((chat_id * 0x9E3779B97F4A7C15 + bot_id) % (1 << 63))
+
+
+def _required_string(obj: JSONDict, name: str) -> str:
+    """A required string field, with td's JSON reader's wording (a number is taken as text)."""
+    value = obj.get(name)
+    if value is None:
+        raise ApiError(400, f'Bad Request: Can\'t find field "{name}"')
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ApiError(400, f'Bad Request: Field "{name}" must be of type String')
+    return value
+
+
+def _json_results(params: JSONDict) -> list[Any]:
+    """answerInlineQuery's ``results``, as Client.cpp (get_inline_query_results) reads them."""
+    value = params.get("results")
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ApiError(
+                400, f"Bad Request: can't parse JSON encoded inline query results: {err.msg}"
+            ) from None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, "Bad Request: expected an Array of inline query results")
+    if len(value) > MAX_INLINE_RESULTS:
+        # Client.cpp checks the count first (since 2023; Telegram's own error is
+        # RESULTS_TOO_MUCH).
+        raise ApiError(400, "Bad Request: too many inline query results specified")
+    return value
+
+
+def _inline_results_button(params: JSONDict) -> JSONDict | None:
+    """answerInlineQuery's ``button``, checked as Client.cpp and TDLib (answer_inline_query)
+    do; a legacy ``switch_pm_text`` / ``switch_pm_parameter`` pair becomes one."""
+    value = params.get("button")
+    if isinstance(value, str):
+        if not value.strip():
+            value = None
+        else:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ApiError(
+                    400, "Bad Request: can't parse inline query results button JSON object"
+                ) from None
+    if value is None:
+        pm_text = str(params.get("switch_pm_text") or "")
+        if not pm_text:
+            return None
+        value = {"text": pm_text, "start_parameter": str(params.get("switch_pm_parameter") or "")}
+    prefix = "Bad Request: can't parse inline query results button: "
+    if not isinstance(value, dict):
+        raise ApiError(400, prefix + "InlineQueryResultsButton must be an Object")
+    if not isinstance(value.get("text"), str):
+        raise ApiError(400, prefix + 'Can\'t find field "text"')
+    if "start_parameter" in value:
+        parameter = str(value["start_parameter"])
+        if not parameter:
+            raise ApiError(400, "Bad Request: can't use empty start_parameter")
+        if len(parameter) > 64:
+            raise ApiError(400, "Bad Request: too long start_parameter specified")
+        if not _START_PARAMETER_RE.fullmatch(parameter):
+            raise ApiError(400, "Bad Request: unallowed characters in start_parameter are used")
+    elif not isinstance(value.get("web_app"), dict):
+        raise ApiError(
+            400, prefix + "InlineQueryResultsButton must have exactly one optional field"
+        )
+    return value
 
 
 def _administrator(user: JSONDict, chat: _Chat) -> JSONDict:
