@@ -65,6 +65,7 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         "subscribers",
         "run",
         "status",
+        "stats",
         "demo",
     } <= set(verbs)
     for verb in [*verbs, "subscribers list", "subscribers add", "subscribers remove"]:
@@ -166,9 +167,50 @@ def test_search_json_shape(capsys: pytest.CaptureFixture[str], db: list[str]) ->
     assert data["query"] == "芯片"
     results = data["results"]
     assert isinstance(results, list) and len(results) == 3
-    assert {"date", "title", "links", "score"} <= set(results[0])
+    assert {"date", "title", "links", "score", "snippet"} <= set(results[0])
+    assert "芯片" in results[0]["title"] + results[0]["snippet"]
+    assert isinstance(data["total"], int) and data["total"] >= 10
+    assert isinstance(data["took_ms"], float) and 0 < data["took_ms"] < 5000
+    assert data["partial"] is False
     english = run_json(capsys, *db, "search", "TRANSFORMER")
     assert english["results"]
+    nothing = run_json(capsys, *db, "search", "zzzz-nothing")
+    assert nothing["results"] == [] and nothing["total"] == 0
+    # the next page starts where the first ended
+    second = run_json(capsys, *db, "search", "芯片", "--limit", "3", "--offset", "3")
+    assert {r["title"] for r in second["results"]}.isdisjoint(r["title"] for r in results)
+
+
+def test_search_reindex_rebuilds_and_reports(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    run(capsys, *db, "ingest", str(SAMPLES_DIR))
+    before = run_json(capsys, *db, "search", "芯片")
+    report = run_json(capsys, *db, "search", "--reindex", "--json")
+    assert report["reindexed"] == 43
+    assert run_json(capsys, *db, "search", "芯片")["results"] == before["results"]
+    code, _, err = run(capsys, *db, "search")
+    assert code == 1 and "QUERY" in err
+
+
+def test_stats_lists_what_readers_asked_and_did_not_find(
+    capsys: pytest.CaptureFixture[str], db: list[str]
+) -> None:
+    from bot.config import Settings, StoreSettings
+    from bot.core import build_core
+
+    url = db[db.index("--db") + 1]
+    core = build_core(Settings(store=StoreSettings(url=url)))
+    try:
+        for query, found in (("芯片", True), ("芯片", True), ("量子纠错", False)):
+            core.store.count_query(query, found=found, day=core.today())
+    finally:
+        core.store.close()
+    data = run_json(capsys, *db, "stats", "--queries", "--days", "7", "--json")
+    assert data["top"][0] == {"query": "芯片", "asked": 2, "no_hits": 0}
+    assert data["no_results"] == [{"query": "量子纠错", "asked": 1, "no_hits": 1}]
+    code, out, _ = run(capsys, *db, "stats", "--queries")
+    assert code == 0 and "芯片" in out and "Found nothing" in out and "量子纠错" in out
 
 
 def test_bad_config_exits_2_with_the_reason(
