@@ -257,3 +257,20 @@ def test_link_labels_and_sections_are_indexed(store: Store) -> None:
     store.upsert_items([item])
     assert titles(store, "论文地址") == ["标题"]
     assert titles(store, "开源项目") == ["标题"]
+
+
+def test_the_settings_aliases_reach_every_search(tmp_path: Path) -> None:
+    from bot.config import load_settings
+    from bot.core import build_core
+
+    config = tmp_path / "b.toml"
+    config.write_text(
+        '[search]\naliases = [["征程", "journey"]]\ndefault_aliases = false\n', encoding="utf-8"
+    )
+    core = build_core(load_settings(str(config)), database_url=f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        core.store.upsert_items(CORPUS)
+        assert [r.item.title for r in core.search("journey").results] == ["地平线发布征程6芯片"]
+        assert core.search("chip").results == []  # the built-in table is off
+    finally:
+        core.store.close()
