@@ -270,6 +270,41 @@ async def test_conversation_that_starts_like_a_query_gets_no_reply(wx: Harness, 
     assert wx.server.sent == []
 
 
+async def test_more_and_a_number_continue_the_askers_last_list(wx: Harness) -> None:
+    [first] = await wx.say(ROOM, BOB, "#芯片")
+    assert "第 1–" in first.text and "#更多" in first.text
+    shown = int(first.text.split("第 1–", 1)[1].split(" ", 1)[0].rstrip("条"))
+    [more] = await wx.say(ROOM, BOB, "#更多")
+    assert more.mention_ids == (BOB,)
+    assert f"第 {shown + 1}–" in more.text and f"{shown + 1}. " in more.text
+    # a number shows that result whole: its summary and every link
+    [whole] = await wx.say(ROOM, BOB, "2")
+    assert whole.mention_ids == (BOB,) and "https://" in whole.text
+    title = first.text.split("\n2. ", 1)[1].split(" · ", 1)[0].replace("【", "").replace("】", "")
+    assert title in whole.text
+    # someone else's "#更多" or number is not a continuation of Bob's list
+    await wx.say_unanswered(ROOM, DAVE, "2")
+
+
+async def test_replies_follow_the_chats_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bot(tmp_path, monkeypatch, language="en") as english:
+        [reply] = await english.say(ROOM, BOB, "#芯片")
+        assert ": 1–" in reply.text and "of" in reply.text and "共" not in reply.text
+        assert "#more" in reply.text
+
+
+async def test_the_latest_brief_again_in_a_group_is_its_headlines(wx: Harness) -> None:
+    await wx.service.send(DAY)
+    [short] = await wx.say(ROOM, BOB, "今日简报")
+    assert short.text.startswith("@Bob\u2005今天的简报（2026-11-27）已于 ")
+    assert "1. " in short.text and "https://" not in short.text
+    assert len(short.text) < 600
+    # and a group gets it at most once per latest_cooldown
+    await wx.say_unanswered(ROOM, DAVE, "今日简报")
+
+
 async def test_hot_keyword_sends_the_latest_brief(wx: Harness) -> None:
     parts = await wx.say(ROOM, BOB, "今日简报")
     assert "AI简报20261127" in parts[0].text

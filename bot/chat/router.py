@@ -61,9 +61,8 @@ class RecentSearch:
     """A person's last result list in a chat, for "#更多" and "3" (see :meth:`Commands.continue_`)."""
 
     query: str
-    next_offset: int
-    item_ids: tuple[int, ...]  # the results shown, numbered from first
-    first: int
+    next_offset: int  # where the next page starts (-1: there is none)
+    last_number: int  # the highest result number they have seen
     at: float
 
 
@@ -372,12 +371,15 @@ class Commands:
 
     def _remember(self, message: IncomingMessage, page: SearchPage) -> None:
         key = (message.chat_id, message.user_id)
-        self._recent.pop(key, None)
+        previous = self._recent.pop(key, None)
+        if previous is not None and previous.query != page.query.text:
+            previous = None
         self._recent[key] = RecentSearch(
             query=page.query.text,
             next_offset=page.offset + len(page.results) if page.has_more else -1,
-            item_ids=tuple(r.item_id for r in page.results),
-            first=page.offset + 1,
+            last_number=max(
+                page.offset + len(page.results), previous.last_number if previous else 0
+            ),
             at=self._clock(),
         )
         while len(self._recent) > RECENT_MAX:
@@ -411,8 +413,7 @@ class Commands:
             )
             return self._with_mention(message, self._results(message, page, lang))
         if word.isdecimal() and len(word) <= 3:
-            index = int(word) - recent.first
-            if not 0 <= index < len(recent.item_ids):
+            if not 1 <= int(word) <= recent.last_number:
                 return None
             page = await asyncio.to_thread(
                 self.core.search, recent.query, offset=int(word) - 1, limit=1

@@ -37,6 +37,8 @@ from bot.platforms.wechat.compat import (
     mask_text,
 )
 
+# group messages this short are forwarded even without a prefix ("更多", "2")
+CONTINUATION_LENGTH = 4
 log = logging.getLogger("briefbot.wechat")
 
 MENTION_SEPARATOR = "\u2005"  # WeChat follows each @name with a four-per-em space
@@ -428,7 +430,12 @@ class WechatPlatform:
         )
         if mentioned:
             text = await self._strip_self_mention(room, text)
-        elif not text.lstrip().startswith(self.prefixes) and self.prefixes:
+        elif (
+            self.prefixes
+            and not text.lstrip().startswith(self.prefixes)
+            # "更多" or "2" may continue someone's result list: the core decides
+            and len(text.strip()) > CONTINUATION_LENGTH
+        ):
             return None  # group chatter, not for the bot
         return IncomingMessage(
             platform=self.name,
