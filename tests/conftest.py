@@ -85,6 +85,7 @@ INTEGRATION_MODULES = {
     "test_sandbox_wechat",
     "test_scheduler",
     "test_telegram_bot",
+    "test_telegram_search",
     "test_wechat_bot",
     "test_wechat_platform",
 }

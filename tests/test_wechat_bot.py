@@ -298,7 +298,7 @@ async def test_replies_follow_the_chats_language(
 async def test_the_latest_brief_again_in_a_group_is_its_headlines(wx: Harness) -> None:
     await wx.service.send(DAY)
     [short] = await wx.say(ROOM, BOB, "今日简报")
-    assert short.text.startswith("@Bob\u2005今天的简报（2026-11-27）已于 ")
+    assert short.text.startswith("@Bob\u20052026-11-27 的简报已于 ")
     assert "1. " in short.text and "https://" not in short.text
     assert len(short.text) < 600
     # and a group gets it at most once per latest_cooldown

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -123,8 +124,9 @@ class Commands:
         self._clock = clock
         # (chat, user) → their last result list; page token → query (for buttons)
         self._recent: OrderedDict[tuple[str, str], RecentSearch] = OrderedDict()
-        self._pages: OrderedDict[str, str] = OrderedDict()
-        self._next_page = 0
+        # (query, language) by token: random, so a button from before a restart never finds
+        # another query's token
+        self._pages: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -260,8 +262,8 @@ class Commands:
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None:
             return self._reply(message, say("no_brief", lang))
-        if message.chat_kind is not ChatKind.PRIVATE and not self.is_admin(message):
-            if self.cooldowns.cooling(
+        if message.chat_kind is not ChatKind.PRIVATE:
+            if not self.is_admin(message) and self.cooldowns.cooling(
                 message, scope="latest", seconds=self.rules.latest_cooldown, per_user=False
             ):
                 return []
@@ -344,7 +346,7 @@ class Commands:
         more = ""
         buttons: tuple[Button, ...] = ()
         if self.rules.buttons:
-            token = self._page_token(page.query.text)
+            token = self._page_token(page.query.text, lang)
             if page.offset > 0:
                 previous = max(0, page.offset - self.core.settings.search.limit)
                 buttons += (Button(say("previous_page", lang), f"page:{token}:{previous}"),)
@@ -385,14 +387,13 @@ class Commands:
         while len(self._recent) > RECENT_MAX:
             self._recent.popitem(last=False)
 
-    def _page_token(self, query: str) -> str:
+    def _page_token(self, query: str, lang: str) -> str:
         for token, known in self._pages.items():
-            if known == query:
+            if known == (query, lang):
                 self._pages.move_to_end(token)
                 return token
-        self._next_page += 1
-        token = format(self._next_page, "x")
-        self._pages[token] = query
+        token = secrets.token_hex(6)
+        self._pages[token] = (query, lang)
         while len(self._pages) > PAGES_MAX:
             self._pages.popitem(last=False)
         return token
@@ -427,13 +428,15 @@ class Commands:
         return None
 
     async def _pressed(self, message: IncomingMessage) -> Replies:
-        """A button under a result list: show that page in the same message."""
-        lang = self._lang(message)
+        """A button under a result list: show that page in the same message, in the
+        language the list was in (whoever presses)."""
         kind, _, rest = (message.action or "").partition(":")
         token, _, offset_text = rest.partition(":")
-        query = self._pages.get(token)
-        if kind != "page" or query is None or not offset_text.isdecimal():
-            return self._reply(message, say("expired", lang))
+        known = self._pages.get(token)
+        if kind != "page" or known is None or not offset_text.isdecimal():
+            expired = say("expired", self._lang(message))
+            return [OutgoingMessage(expired, reply_to=message.message_id)]
+        query, lang = known
         page = await asyncio.to_thread(self.core.search, query, offset=int(offset_text))
         return self._results(message, page, lang, edit=message.message_id)
 

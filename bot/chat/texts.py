@@ -30,8 +30,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "There is no {command} command; {help} lists them.",
     ),
     "already_sent": (
-        "今天的简报（{date}）已于 {time} 发到本群，标题如下：",
-        "Today's brief ({date}) was sent here at {time}. Its headlines:",
+        "{date} 的简报已于 {time} 发到本群，标题如下：",
+        "The brief of {date} was sent here at {time}. Its headlines:",
     ),
     "next_page": ("下一页 ▶", "Next ▶"),
     "previous_page": ("◀ 上一页", "◀ Previous"),

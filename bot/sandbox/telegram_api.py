@@ -148,6 +148,8 @@ _BUTTON_ACTIONS = (
 )
 _COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _BOT_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+# a username: 5-32 of letters, digits and underscores, not inside a word or an e-mail address
+_MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}\b")
 _TELEGRAM_ERROR_RE = re.compile(r"[A-Z0-9_]+")
 _START_PARAMETER_RE = re.compile(r"[A-Za-z0-9_-]+")
 _BAD_GATEWAY_HTML = (
@@ -620,11 +622,24 @@ class TelegramTestServer:
             "date": int(time.time()),
             "text": text,
         }
+        entities: list[JSONDict] = []
         command = _COMMAND_RE.match(text)
         if command:
-            message["entities"] = [
+            entities.append(
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
-            ]
+            )
+        for mention in _MENTION_RE.finditer(text):  # as Telegram marks "@username"
+            if command and mention.start() < command.end():
+                continue
+            entities.append(
+                {
+                    "type": "mention",
+                    "offset": utf16_len(text[: mention.start()]),
+                    "length": utf16_len(mention.group(0)),
+                }
+            )
+        if entities:
+            message["entities"] = entities
         chat.messages[chat.last_message_id] = message
         return self._queue_update("message", message)
 

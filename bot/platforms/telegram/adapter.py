@@ -297,19 +297,23 @@ class TelegramPlatform:
             and command.split("@", 1)[1].lower() != username
         ):
             return None
-        mentioned = any(
-            entity.type == MessageEntity.MENTION
-            and message.parse_entity(entity).lower() == f"@{username}"
+        ours = [
+            entity
             for entity in message.entities
-        )
+            if entity.type == MessageEntity.MENTION
+            and message.parse_entity(entity).lower() == f"@{username}"
+        ]
+        text = message.text
+        for entity in ours:  # "@briefbot 芯片" asks for 芯片
+            text = text.replace(message.parse_entity(entity), " ")
         return IncomingMessage(
             platform=self.name,
             chat_id=str(chat.id),
             chat_kind=CHAT_KINDS.get(chat.type, ChatKind.GROUP),
             user_id=str(user.id),
             user_name=user.full_name,
-            text=message.text,
-            mentions_bot=mentioned,
+            text=" ".join(text.split()) if ours else text,
+            mentions_bot=bool(ours),
             language=user.language_code,
             message_id=str(message.message_id),
         )
