@@ -169,6 +169,7 @@ def cmd_search(args: argparse.Namespace, core: Core) -> int:
             {
                 "query": args.query,
                 "total": page.total,
+                "total_exact": page.total_exact,
                 "partial": page.partial,
                 "took_ms": page.took_ms,
                 "results": [
@@ -196,7 +197,8 @@ def cmd_search(args: argparse.Namespace, core: Core) -> int:
         if url:
             print(f"     {url}")
     last = page.offset + len(page.results)
-    print(f"{page.offset + 1}–{last} of {page.total} match(es), {page.took_ms:.1f} ms")
+    total = f"{page.total}" if page.total_exact else f"{page.total}+"
+    print(f"{page.offset + 1}–{last} of {total} match(es), {page.took_ms:.1f} ms")
     return 0
 
 

@@ -274,3 +274,24 @@ def test_the_settings_aliases_reach_every_search(tmp_path: Path) -> None:
         assert core.search("chip").results == []  # the built-in table is off
     finally:
         core.store.close()
+
+
+def test_counting_stops_at_its_limit_and_says_so(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store.search_index as index
+
+    monkeypatch.setattr(index, "COUNT_LIMIT", CANDIDATES + 20)
+    start = DAY - dt.timedelta(days=CANDIDATES + 99)
+    store.upsert_items(
+        make_item(f"芯片新闻 {n}", date=start + dt.timedelta(days=n), position=0)
+        for n in range(CANDIDATES + 100)
+    )
+    page = search_page(store, "芯片")
+    assert (page.total, page.total_exact) == (CANDIDATES + 20, False)
+    from bot.render import Renderer
+
+    (reply,) = Renderer().search_results(
+        "芯片", [], "wechat", total=page.total, results=page.results, total_exact=False
+    )
+    assert f"共 {CANDIDATES + 20}+ 条" in reply.text

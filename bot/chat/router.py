@@ -366,6 +366,7 @@ class Commands:
             offset=page.offset,
             partial=page.partial,
             more=more,
+            total_exact=page.total_exact,
         )
         if buttons:
             replies[-1] = replace(replies[-1], buttons=buttons)

@@ -106,14 +106,15 @@ class Renderer:
         offset: int = 0,
         partial: bool = False,
         more: str = "",
+        total_exact: bool = True,
     ) -> list[OutgoingMessage]:
         """Render the reply to a keyword query (``search.j2``): the best few items, or none.
 
         ``items`` come best first (or ``results``, which also carry the hits to mark); at most
         :attr:`max_search_results` are shown, numbered from ``offset + 1``. ``total`` is the
         number of matches when more exist than were passed; ``partial`` says no item had
-        every word; ``more`` is how to see the next ones ("" when there are none). One
-        language per reply: ``lang``.
+        every word; ``more`` is how to see the next ones ("" when there are none);
+        ``total_exact`` False says at least ``total`` match. One language per reply: ``lang``.
         """
         if results is None:
             results = [
@@ -121,6 +122,7 @@ class Renderer:
                 for item in items
             ]
         shown = list(results[: self.max_search_results])
+        counted = max(total if total is not None else len(shown), offset + len(shown))
         entries = entries_of([r.item for r in shown])
         context: dict[str, object] = {
             "query": query,
@@ -130,7 +132,9 @@ class Renderer:
                 ResultEntry(entry.number + offset, r.item, r.title, r.snippet)
                 for entry, r in zip(entries, shown, strict=True)
             ],
-            "total": max(total if total is not None else len(shown), offset + len(shown)),
+            "total": counted,
+            # "2000+" when counting stopped (see bot.store.search_index.COUNT_LIMIT)
+            "total_text": f"{counted}" if total_exact else f"{counted}+",
             "shown": len(shown),
             "first": offset + 1,
             "last": offset + len(shown),

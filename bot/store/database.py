@@ -53,7 +53,8 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            engine = create_engine(parsed, pool_pre_ping=True)
+            # a pre-ping finds a server connection that died; a SQLite file has none
+            engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use database {redact_url(url)}: {exc}") from exc
         if parsed.get_backend_name() == "sqlite":
@@ -114,5 +115,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # In WAL mode NORMAL still survives a crash of the process (what the ledger guards
     # against); only a power cut may lose the last commits. It halves the cost of a commit.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Reads (search above all) map the file instead of copying pages through a 2 MB cache:
+    # at 100k items the index is ~100 MB, and copied pages made the slowest searches 5x slower.
+    cursor.execute("PRAGMA mmap_size=1073741824")
+    cursor.execute("PRAGMA cache_size=-32768")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -19,7 +19,7 @@ term through the GIN index, a very common one by walking the newest rows.
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +30,6 @@ from sqlalchemy.orm import Session
 from bot.domain import Item, Link
 from bot.search.tokens import Group, index_tokens
 from bot.store.database import Database
-from bot.store.models import ItemRow
-
-# Column weights: a hit in the title counts most, then tags and section, then the rest.
-TITLE_WEIGHT, TAGS_WEIGHT, BODY_WEIGHT = 4.0, 3.0, 1.0
-# PostgreSQL's ts_rank weights, in its order {D, C, B, A}: body D, tags B, title A
-_PG_WEIGHTS = "{0.25, 0.25, 0.75, 1.0}"
 
 
 def index_columns(item: Item) -> dict[str, str]:
@@ -50,16 +44,71 @@ def index_columns(item: Item) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class Hit:
     item_id: int
-    score: float  # relevance, higher is better
-    date: dt.date
-    # where a word of the query is: 2 the title, 1 tags or section, 0 only the rest
-    field: int
+    score: float  # relevance: query terms in the title (x10), plus terms in tags or section
 
 
 @dataclass(frozen=True, slots=True)
-class Matches:
-    hits: list[Hit]  # the newest ``cap`` matches, newest first
-    total: int  # every match
+class Ranked:
+    hits: list[Hit]  # the requested page, best first
+    total: int  # items that match, counted up to COUNT_LIMIT
+    exact: bool  # False: more than COUNT_LIMIT match
+
+
+# Matches are counted up to this many: counting walks every match (measured at 100k items:
+# 3 ms for a word in half of them, 6 ms for two such words with their aliases, as much as
+# everything else a search does), and "2000+" says all a reader needs.
+COUNT_LIMIT = 2_000
+
+# The newest ``cap`` matches come from the index; the database ranks them and returns only
+# the page: the terms found in the title (tokens are space-separated, so a term's tokens
+# are a substring of the column), then in tags or section; then the newer day, then the
+# brief's own order. See bot.search for why not BM25.
+_SQLITE_RANKED = """
+WITH hits AS MATERIALIZED (
+    SELECT rowid AS id FROM items_fts WHERE items_fts MATCH :q ORDER BY rowid DESC LIMIT :cap
+), rows AS MATERIALIZED (
+    -- bytes: instr() then compares bytes instead of decoding characters
+    SELECT i.id, i.date, CAST(' ' || i.search_title || ' ' AS BLOB) AS title,
+           CAST(' ' || i.search_tags || ' ' AS BLOB) AS tags
+    FROM hits AS h JOIN items AS i ON i.id = h.id
+)
+SELECT i.id, {title} AS in_title, {tags} AS in_tags, (SELECT count(*) FROM hits) AS n
+FROM rows AS i
+ORDER BY in_title DESC, in_tags DESC, i.date DESC, i.id
+LIMIT :limit OFFSET :offset
+"""
+_POSTGRES_RANKED = """
+WITH hits AS MATERIALIZED (
+    SELECT i.id, i.date, ' ' || i.search_title || ' ' AS title,
+           ' ' || i.search_tags || ' ' AS tags
+    FROM items AS i WHERE i.search_vector @@ ({tsquery}) ORDER BY i.id DESC LIMIT :cap
+)
+SELECT i.id, {title} AS in_title, {tags} AS in_tags, (SELECT count(*) FROM hits) AS n
+FROM hits AS i
+ORDER BY in_title DESC, in_tags DESC, i.date DESC, i.id
+LIMIT :limit OFFSET :offset
+"""
+
+
+def _terms_in(
+    column: str, groups: Sequence[Group], params: dict[str, object], *, dialect: str
+) -> str:
+    """SQL counting the groups that have an alternative whose every atom is in ``column``
+    (the space-padded tokens of the title or the tags)."""
+    find = "instr(i.{column}, :{name})" if dialect == "sqlite" else "strpos(i.{column}, :{name})"
+    counted = []
+    for group in groups:
+        alternatives = []
+        for alternative in group:
+            atoms = []
+            for atom in alternative:
+                name = f"f{len(params)}"
+                needle = " " + " ".join(atom.tokens) + " "
+                params[name] = needle.encode() if dialect == "sqlite" else needle
+                atoms.append(find.format(column=column, name=name) + " > 0")
+            alternatives.append("(" + " AND ".join(atoms) + ")")
+        counted.append("(CASE WHEN " + " OR ".join(alternatives) + " THEN 1 ELSE 0 END)")
+    return " + ".join(counted) or "0"
 
 
 def fts5_expression(groups: Sequence[Group], *, require_all: bool) -> str:
@@ -95,71 +144,92 @@ def _pg_tsquery(groups: Sequence[Group], *, require_all: bool) -> tuple[str, dic
 class SearchIndex(Database):
     """Matching against the full-text index, and rebuilding it."""
 
-    def match(self, groups: Sequence[Group], *, require_all: bool = True, cap: int) -> Matches:
-        """The newest ``cap`` items matching ``groups`` with their relevance, and how many
-        match in all."""
+    def ranked(
+        self,
+        groups: Sequence[Group],
+        *,
+        require_all: bool = True,
+        cap: int,
+        limit: int,
+        offset: int = 0,
+    ) -> Ranked:
+        """Results ``offset`` to ``offset + limit`` among the newest ``cap`` items matching
+        ``groups`` (all of them, or any), and how many items match."""
         if not groups:
-            return Matches([], 0)
+            return Ranked([], 0, True)
         with self.session() as s:
-            if self.dialect == "postgresql":
-                return self._match_postgres(s, groups, require_all, cap)
-            return self._match_sqlite(s, groups, require_all, cap)
+            return self.ranked_in(s, groups, require_all, cap, limit, offset)
 
-    @staticmethod
-    def _match_sqlite(s: Session, groups: Sequence[Group], require_all: bool, cap: int) -> Matches:
-        expression = fts5_expression(groups, require_all=require_all)
-        rows = s.execute(
-            text(
-                # bm25 with other columns weighing nothing is non-zero only for a hit in
-                # that column: where the words are, at the cost of scoring twice more
-                "SELECT items_fts.rowid, bm25(items_fts, :wt, :wg, :wb), items.date, "
-                "bm25(items_fts, 1.0, 0.0, 0.0), bm25(items_fts, 0.0, 1.0, 0.0) "
-                "FROM items_fts JOIN items ON items.id = items_fts.rowid "
-                "WHERE items_fts MATCH :q ORDER BY items_fts.rowid DESC LIMIT :cap"
-            ),
-            {"q": expression, "cap": cap, "wt": TITLE_WEIGHT, "wg": TAGS_WEIGHT, "wb": BODY_WEIGHT},
-        ).all()
-        # bm25() is lower-is-better in FTS5
-        hits = [Hit(row[0], -float(row[1]), _date(row[2]), _field(row[3], row[4])) for row in rows]
-        total = len(hits)
-        if total >= cap:
-            total = s.execute(
-                text("SELECT count(*) FROM items_fts WHERE items_fts MATCH :q"), {"q": expression}
-            ).scalar_one()
-        return Matches(hits, total)
+    def search_items(
+        self, groups: Sequence[Group], *, cap: int, limit: int, offset: int = 0
+    ) -> tuple[Ranked, bool, dict[int, Item]]:
+        """One read for a search: the ranked page of items matching every group, or, when
+        none does, any group (then ``partial`` is True), with the page's items."""
+        with self.session() as s:
+            ranked = self.ranked_in(s, groups, True, cap, limit, offset)
+            partial = False
+            if not ranked.total and len(groups) > 1:
+                ranked = self.ranked_in(s, groups, False, cap, limit, offset)
+                partial = ranked.total > 0
+            return ranked, partial, _items_by_id(s, [h.item_id for h in ranked.hits])
 
-    @staticmethod
-    def _match_postgres(
-        s: Session, groups: Sequence[Group], require_all: bool, cap: int
-    ) -> Matches:
-        tsquery, params = _pg_tsquery(groups, require_all=require_all)
-        s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        rows = s.execute(
-            text(
-                f"SELECT i.id, ts_rank('{_PG_WEIGHTS}', i.search_vector, q.q), i.date, "
-                "ts_rank('{0, 0, 0, 1}', i.search_vector, q.q), "
-                "ts_rank('{0, 0, 1, 0}', i.search_vector, q.q) "
-                f"FROM items AS i, (SELECT {tsquery} AS q) AS q "
-                "WHERE i.search_vector @@ q.q ORDER BY i.id DESC LIMIT :cap"
-            ),
-            {**params, "cap": cap},
-        ).all()
-        hits = [Hit(row[0], float(row[1]), _date(row[2]), _field(row[3], row[4])) for row in rows]
-        total = len(hits)
-        if total >= cap:
-            total = s.execute(
-                text(f"SELECT count(*) FROM items WHERE search_vector @@ ({tsquery})"), params
-            ).scalar_one()
-        return Matches(hits, total)
+    def ranked_in(
+        self,
+        s: Session,
+        groups: Sequence[Group],
+        require_all: bool,
+        cap: int,
+        limit: int,
+        offset: int,
+    ) -> Ranked:
+        params: dict[str, object]
+        if self.dialect == "postgresql":
+            tsquery, phrases = _pg_tsquery(groups, require_all=require_all)
+            params = dict(phrases)
+            s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            statement = _POSTGRES_RANKED.format(
+                tsquery=tsquery,
+                title=_terms_in("title", groups, params, dialect="postgresql"),
+                tags=_terms_in("tags", groups, params, dialect="postgresql"),
+            )
+            counting = (
+                "SELECT count(*) FROM (SELECT 1 FROM items "
+                f"WHERE search_vector @@ ({tsquery}) LIMIT :most) AS m"
+            )
+        else:
+            params = {"q": fts5_expression(groups, require_all=require_all)}
+            statement = _SQLITE_RANKED.format(
+                title=_terms_in("title", groups, params, dialect="sqlite"),
+                tags=_terms_in("tags", groups, params, dialect="sqlite"),
+            )
+            counting = (
+                "SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH :q "
+                "LIMIT :most)"
+            )
+        # the driver's own cursor: SQLAlchemy's text() costs more than the query here (its
+        # statements differ with every query's shape, so nothing is cached)
+        cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                _driver_sql(statement, self.dialect),
+                {**params, "cap": cap, "limit": limit, "offset": offset},
+            )
+            rows = cursor.fetchall()
+            within = rows[0][3] if rows else (0 if offset == 0 else cap)
+            total = within
+            if within >= cap:  # more match than were ranked: count them (up to a limit)
+                cursor.execute(
+                    _driver_sql(counting, self.dialect), {**params, "most": COUNT_LIMIT + 1}
+                )
+                total = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        hits = [Hit(row[0], float(10 * row[1] + row[2])) for row in rows]
+        return Ranked(hits, min(total, COUNT_LIMIT), total <= COUNT_LIMIT)
 
     def items_by_id(self, ids: Sequence[int]) -> dict[int, Item]:
-        from bot.store.content import item_of_row
-
-        if not ids:
-            return {}
         with self.session() as s:
-            rows = s.scalars(select(ItemRow).where(ItemRow.id.in_(list(ids))))
-            return {row.id: item_of_row(row) for row in rows}
+            return _items_by_id(s, ids)
 
     def reindex(self, *, progress: Callable[[int, int], None] | None = None) -> int:
         """Recompute every item's tokens and rebuild the index; returns the number of items.
@@ -182,7 +252,39 @@ _SOURCE = table(
     column("links", JSON),
     column("tags", JSON),
     column("section", Text),
+    column("position", Integer),
 )
+
+
+def _driver_sql(statement: str, dialect: str) -> str:
+    """``:name`` placeholders in the driver's style (psycopg: ``%(name)s``)."""
+    if dialect != "postgresql":
+        return statement
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement)
+
+
+def _items_by_id(s: Session, ids: Sequence[int]) -> dict[int, Item]:
+    """The items with these ids (the columns an Item needs, not the token columns)."""
+    if not ids:
+        return {}
+    c = _SOURCE.c
+    rows = s.execute(
+        select(c.id, c.date, c.title, c.summary, c.links, c.tags, c.section, c.position).where(
+            c.id.in_(list(ids))
+        )
+    )
+    return {
+        row.id: Item(
+            date=row.date,
+            title=row.title,
+            summary=row.summary,
+            links=tuple(Link(d["label"], d["url"]) for d in row.links or ()),
+            tags=tuple(row.tags or ()),
+            section=row.section,
+            position=row.position,
+        )
+        for row in rows
+    }
 
 
 def backfill_tokens(
@@ -223,12 +325,3 @@ def backfill_tokens(
         done += len(rows)
         if progress is not None:
             progress(done, total)
-
-
-def _field(title_score: float, tags_score: float) -> int:
-    return 2 if title_score else 1 if tags_score else 0
-
-
-def _date(value: object) -> dt.date:
-    # SQLite hands back ISO text from a raw SELECT
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
