@@ -221,13 +221,18 @@ def test_queries_are_counted_folded_and_without_people(store: Store) -> None:
     assert columns == {"day", "query", "asked", "no_hits"}
 
 
-def test_a_database_from_before_the_index_is_migrated_and_searchable(tmp_path: Path) -> None:
+def test_a_database_from_before_the_index_is_migrated_and_searchable(store_url: str) -> None:
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy.engine import make_url
 
     from bot.store.database import MIGRATIONS
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = make_url(store_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    elif url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -243,11 +248,13 @@ def test_a_database_from_before_the_index_is_migrated_and_searchable(tmp_path: P
             )
         )
     engine.dispose()
-    store = Store.open(url)
+    store = Store.open(store_url)
     try:
         assert store.revision() == "0004"
         assert titles(store, "扩散") == ["擴散模型新進展"]
         assert titles(store, "芯片") == ["擴散模型新進展"]  # tags were indexed too
+        store.upsert_items([make_item("迁移后新增的芯片新闻", position=1)])
+        assert titles(store, "迁移后") == ["迁移后新增的芯片新闻"]
     finally:
         store.close()
 

@@ -47,6 +47,8 @@ ChatAdminCheck = Callable[[str, str], Awaitable[bool]]
 Notify = Callable[[IncomingMessage, OutgoingMessage], Awaitable[None]]
 AUDIENCES = ("all", "channels", "subscribers")
 INLINE_RESULTS = 10
+# a brief already in the group is answered with at most this many headlines (one message)
+HEADLINES = 15
 
 
 @dataclass(frozen=True)
@@ -270,9 +272,11 @@ class Commands:
             sent_at = self.core.store.sent_at(brief.date, self.platform, message.chat_id)
             if sent_at is not None:
                 local = sent_at.astimezone(self.core.settings.tz)
-                headlines = "\n".join(
-                    f"{n}. {' '.join(item.title.split())}" for n, item in enumerate(brief.items, 1)
-                )
+                titles = [" ".join(item.title.split()) for item in brief.items]
+                lines = [f"{n}. {title[:80]}" for n, title in enumerate(titles[:HEADLINES], 1)]
+                if len(titles) > HEADLINES:
+                    lines.append("…")
+                headlines = "\n".join(lines)
                 when = (
                     local.strftime("%H:%M")
                     if local.date() == brief.date
