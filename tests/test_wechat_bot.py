@@ -295,6 +295,17 @@ async def test_replies_follow_the_chats_language(
         assert "#more" in reply.text
 
 
+async def test_a_group_can_have_its_own_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = (WechatGroup(topic=TOPIC, language="en"), WechatGroup(id=OTHER_ROOM))
+    async with running_bot(tmp_path, monkeypatch, groups=groups) as bot:
+        [english] = await bot.say(ROOM, BOB, "#芯片")  # the group named by its topic
+        assert ": 1–" in english.text and "共" not in english.text
+        [chinese] = await bot.say(CAROL, CAROL, "芯片")  # elsewhere, [wechat] language
+        assert "共" in chinese.text and " of " not in chinese.text
+
+
 async def test_the_latest_brief_again_in_a_group_is_its_headlines(wx: Harness) -> None:
     await wx.service.send(DAY)
     [short] = await wx.say(ROOM, BOB, "今日简报")

@@ -34,7 +34,7 @@ from sqlalchemy import JSON, Connection, Date, Integer, Text, column, func, sele
 from sqlalchemy.orm import Session
 
 from bot.domain import Item, Link
-from bot.search.tokens import Group, index_tokens
+from bot.search.tokens import Atom, Group, index_tokens
 from bot.store.database import Database
 
 
@@ -96,75 +96,61 @@ LIMIT :limit OFFSET :offset
 """
 
 
+def _group_sql(group: Group, atom_sql: Callable[[Atom], str], *, and_: str, or_: str) -> str:
+    """A query group as SQL: every atom of an alternative (``and_``), any alternative
+    (``or_``); ``atom_sql`` writes one atom."""
+    return (
+        "("
+        + f" {or_} ".join("(" + f" {and_} ".join(atom_sql(a) for a in alt) + ")" for alt in group)
+        + ")"
+    )
+
+
 def _terms_in(
     column: str, groups: Sequence[Group], params: dict[str, object], *, dialect: str
 ) -> str:
     """SQL counting the groups that have an alternative whose every atom is in ``column``
     (the space-padded tokens of the title or the tags)."""
-    find = "instr(i.{column}, :{name})" if dialect == "sqlite" else "strpos(i.{column}, :{name})"
-    counted = []
-    for group in groups:
-        alternatives = []
-        for alternative in group:
-            atoms = []
-            for atom in alternative:
-                name = f"f{len(params)}"
-                needle = " " + " ".join(atom.tokens) + " "
-                params[name] = needle.encode() if dialect == "sqlite" else needle
-                atoms.append(find.format(column=column, name=name) + " > 0")
-            alternatives.append("(" + " AND ".join(atoms) + ")")
-        counted.append("(CASE WHEN " + " OR ".join(alternatives) + " THEN 1 ELSE 0 END)")
+    find = "instr" if dialect == "sqlite" else "strpos"
+
+    def atom_sql(atom: Atom) -> str:
+        name = f"f{len(params)}"
+        needle = " " + " ".join(atom.tokens) + " "
+        params[name] = needle.encode() if dialect == "sqlite" else needle  # bytes: see above
+        return f"{find}(i.{column}, :{name}) > 0"
+
+    counted = [
+        f"(CASE WHEN {_group_sql(g, atom_sql, and_='AND', or_='OR')} THEN 1 ELSE 0 END)"
+        for g in groups
+    ]
     return " + ".join(counted) or "0"
 
 
 def fts5_expression(groups: Sequence[Group], *, require_all: bool) -> str:
     """An FTS5 MATCH expression: atoms quoted, alternatives ORed, groups ANDed (or ORed)."""
 
-    def quoted(tokens: Sequence[str]) -> str:
-        return '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
+    def quoted(atom: Atom) -> str:
+        return '"' + " ".join(t.replace('"', '""') for t in atom.tokens) + '"'
 
-    parts = []
-    for group in groups:
-        alternatives = [" AND ".join(quoted(a.tokens) for a in alt) for alt in group]
-        parts.append("(" + " OR ".join(f"({a})" for a in alternatives) + ")")
+    parts = [_group_sql(g, quoted, and_="AND", or_="OR") for g in groups]
     return (" AND " if require_all else " OR ").join(parts)
 
 
 def _pg_tsquery(groups: Sequence[Group], *, require_all: bool) -> tuple[str, dict[str, str]]:
     """A tsquery SQL expression over bound phrases, and its parameters."""
     params: dict[str, str] = {}
-    parts = []
-    for group in groups:
-        alternatives = []
-        for alt in group:
-            atoms = []
-            for atom in alt:
-                name = f"p{len(params)}"
-                params[name] = " ".join(atom.tokens)
-                atoms.append(f"phraseto_tsquery('simple', :{name})")
-            alternatives.append("(" + " && ".join(atoms) + ")")
-        parts.append("(" + " || ".join(alternatives) + ")")
+
+    def phrase(atom: Atom) -> str:
+        name = f"p{len(params)}"
+        params[name] = " ".join(atom.tokens)
+        return f"phraseto_tsquery('simple', :{name})"
+
+    parts = [_group_sql(g, phrase, and_="&&", or_="||") for g in groups]
     return (" && " if require_all else " || ").join(parts), params
 
 
 class SearchIndex(Database):
     """Matching against the full-text index, and rebuilding it."""
-
-    def ranked(
-        self,
-        groups: Sequence[Group],
-        *,
-        require_all: bool = True,
-        cap: int,
-        limit: int,
-        offset: int = 0,
-    ) -> Ranked:
-        """Results ``offset`` to ``offset + limit`` among the newest ``cap`` items matching
-        ``groups`` (all of them, or any), and how many items match."""
-        if not groups:
-            return Ranked([], 0, True)
-        with self.session() as s:
-            return self.ranked_in(s, groups, require_all, cap, limit, offset)
 
     def search_items(
         self, groups: Sequence[Group], *, cap: int, limit: int, offset: int = 0
@@ -172,14 +158,14 @@ class SearchIndex(Database):
         """One read for a search: the ranked page of items matching every group, or, when
         none does, any group (then ``partial`` is True), with the page's items."""
         with self.session() as s:
-            ranked = self.ranked_in(s, groups, True, cap, limit, offset)
+            ranked = self._ranked(s, groups, True, cap, limit, offset)
             partial = False
             if not ranked.total and len(groups) > 1:
-                ranked = self.ranked_in(s, groups, False, cap, limit, offset)
+                ranked = self._ranked(s, groups, False, cap, limit, offset)
                 partial = ranked.total > 0
             return ranked, partial, _items_by_id(s, [h.item_id for h in ranked.hits])
 
-    def ranked_in(
+    def _ranked(
         self,
         s: Session,
         groups: Sequence[Group],
@@ -188,6 +174,8 @@ class SearchIndex(Database):
         limit: int,
         offset: int,
     ) -> Ranked:
+        """Results ``offset`` to ``offset + limit`` among the newest ``cap`` items matching
+        ``groups`` (all of them, or any), ranked in the database, and how many match."""
         params: dict[str, object]
         if self.dialect == "postgresql":
             tsquery, phrases = _pg_tsquery(groups, require_all=require_all)
@@ -235,10 +223,6 @@ class SearchIndex(Database):
             cursor.close()
         hits = [Hit(row[0], float(10 * row[1] + row[2])) for row in rows]
         return Ranked(hits, min(total, COUNT_LIMIT), total <= COUNT_LIMIT)
-
-    def items_by_id(self, ids: Sequence[int]) -> dict[int, Item]:
-        with self.session() as s:
-            return _items_by_id(s, ids)
 
     def reindex(self, *, progress: Callable[[int, int], None] | None = None) -> int:
         """Recompute every item's tokens and rebuild the index; returns the number of items.

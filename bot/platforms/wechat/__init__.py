@@ -42,6 +42,8 @@ class WechatGroup:
     id: str = ""
     topic: str = ""
     schedule: str = ""
+    # the language of replies in this group (zh or en); empty: [wechat] language
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,11 @@ class WechatSpec(PlatformSpec[WechatSettings]):
                 f"{source}: [wechat] language must be zh or en, not {settings.language!r}"
             )
         for i, group in enumerate(settings.groups):
+            if group.language not in ("", "zh", "en"):
+                raise ConfigError(
+                    f"{source}: [[wechat.groups]] entry {i + 1}: language must be zh or en, "
+                    f"not {group.language!r}"
+                )
             if not (group.id or group.topic):
                 raise ConfigError(
                     f"{source}: [[wechat.groups]] entry {i + 1} needs an id or a topic"
@@ -154,6 +161,14 @@ class WechatSpec(PlatformSpec[WechatSettings]):
             handler=context.handler,
             # the adapter forwards group messages that could be for us; the core decides
             prefixes=(*settings.prefixes, *settings.hot_keywords),
+            # a group's own language, by room id or by topic
+            languages={
+                key: g.language
+                for g in settings.groups
+                if g.language
+                for key in (g.id, f"topic:{g.topic}" if g.topic else "")
+                if key
+            },
             limits=context.limits,
             admins=self.admins(settings),
             **context.options,

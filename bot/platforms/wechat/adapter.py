@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class WechatPlatform:
         token: str,
         handler: ChatHandler | None,
         prefixes: Sequence[str] = ("#", "查"),
+        languages: Mapping[str, str] | None = None,
         limits: Limits = LIMITS,
         admins: frozenset[str] = frozenset(),
         cache_dir: Path | None = None,
@@ -88,6 +89,8 @@ class WechatPlatform:
         self._token = check_token(token)
         self.handler = handler
         self.prefixes = tuple(p for p in prefixes if p)
+        # room id, or "topic:<topic>" → the language of replies there
+        self.languages = dict(languages or {})
         self.limits = limits
         self.cache_dir = cache_dir
         self.login_timeout = login_timeout
@@ -445,7 +448,18 @@ class WechatPlatform:
             user_name=await self._display_name(room, talker),
             text=text.strip(),
             mentions_bot=mentioned,
+            language=await self._room_language(room),
         )
+
+    async def _room_language(self, room: Any) -> str | None:
+        """The group's configured language (by id, else by topic), or None: the default."""
+        if not self.languages:
+            return None
+        language = self.languages.get(str(room.room_id))
+        if language is None:
+            with contextlib.suppress(GRPCError, *_NETWORK_ERRORS):
+                language = self.languages.get(f"topic:{await room.topic()}")
+        return language
 
     async def _strip_self_mention(self, room: Any, text: str) -> str:
         names = {self.self_name}
