@@ -200,7 +200,9 @@ def test_snippets_mark_hits_in_the_original_text() -> None:
     assert ("扩散", True) in parts and ("GPT", True) in parts
     assert plain(parts).endswith("…")
     # a word inside a longer word is not a hit
-    assert all(not hit for _, hit in snippet("gpts and chatgpt", parse_query("gpt").atoms))
+    assert all(not hit for _, hit in snippet("gpt4o and chatgpt", parse_query("gpt").atoms))
+    # its plural is
+    assert ("GPTs", True) in snippet("custom GPTs", parse_query("gpt").atoms)
 
 
 def test_tokens_are_words_only() -> None:
@@ -302,3 +304,37 @@ def test_counting_stops_at_its_limit_and_says_so(
         "芯片", [], "wechat", total=page.total, results=page.results, total_exact=False
     )
     assert f"共 {CANDIDATES + 20}+ 条" in reply.text
+
+
+def test_english_plurals_and_singulars_find_each_other(store: Store) -> None:
+    store.upsert_items(
+        [
+            make_item("Transformers everywhere", summary="x", position=0),
+            make_item("One agent to rule them", summary="x", position=1),
+            make_item("New GPUs ship", summary="x", position=2),
+            make_item("AI news roundup", summary="x", position=3),
+        ]
+    )
+    assert titles(store, "transformer") == ["Transformers everywhere"]
+    assert titles(store, "agents") == ["One agent to rule them"]
+    assert titles(store, "gpu") == ["New GPUs ship"]
+    assert titles(store, "new") == ["New GPUs ship"]  # "news" is not the plural of "new"
+    page = search_page(store, "transformer")
+    assert ("Transformers", True) in page.results[0].title
+
+
+def test_taiwan_words_find_mainland_items_and_aliases_are_transitive(store: Store) -> None:
+    store.upsert_items(
+        [
+            make_item("人工智能芯片出货量翻倍", summary="x", position=0),
+            make_item("英伟达发布新显卡", summary="x", position=1),
+            make_item("New AI benchmark", summary="x", position=2),
+        ]
+    )
+    # 人工智慧 (Taiwan) ↔ 人工智能 ↔ "ai": one meaning though listed in two groups
+    assert set(titles(store, "人工智慧", aliases=DEFAULTS)) == {
+        "人工智能芯片出货量翻倍",
+        "New AI benchmark",
+    }
+    assert titles(store, "輝達", aliases=DEFAULTS) == ["英伟达发布新显卡"]
+    assert titles(store, "顯卡", aliases=DEFAULTS) == ["英伟达发布新显卡"]

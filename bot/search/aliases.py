@@ -33,11 +33,21 @@ DEFAULT_ALIASES: tuple[tuple[str, ...], ...] = (
     ("深度学习", "deep learning"),
     ("机器学习", "machine learning"),
     ("人工智能", "artificial intelligence", "ai"),
+    ("英伟达", "輝達"),
     ("数据集", "dataset", "datasets"),
     ("基准", "benchmark", "benchmarks"),
     ("具身智能", "embodied ai", "embodied intelligence"),
     ("软件", "software", "軟體"),
     ("内存", "memory", "記憶體"),
+    # Taiwan and Hong Kong words for the same things (the characters fold on their own)
+    ("人工智能", "人工智慧"),
+    ("算法", "演算法", "algorithm"),
+    ("网络", "網路"),
+    ("视频", "影片", "video"),
+    ("程序", "程式"),
+    ("服务器", "伺服器", "server"),
+    ("云计算", "雲端運算", "cloud computing"),
+    ("大模型", "大型語言模型"),
     ("计算机视觉", "computer vision", "cv"),
     ("自然语言处理", "natural language processing", "nlp"),
     ("英伟达", "nvidia"),
@@ -51,13 +61,19 @@ class Aliases:
     """Folded term → the other members of its groups."""
 
     def __init__(self, groups: Iterable[Sequence[str]]) -> None:
-        self._others: dict[str, list[str]] = {}
+        # groups that share a member are one meaning (人工智能 with "ai" and with 人工智慧)
+        merged: list[list[str]] = []
         for group in groups:
             members = [" ".join(fold(m).split()) for m in group]
             members = [m for m in dict.fromkeys(members) if m]
-            for member in members:
-                others = self._others.setdefault(member, [])
-                others.extend(m for m in members if m != member and m not in others)
+            overlapping = [g for g in merged if set(g) & set(members)]
+            for g in overlapping:
+                merged.remove(g)
+                members = [*g, *(m for m in members if m not in g)]
+            merged.append(members)
+        self._others: dict[str, list[str]] = {
+            member: [m for m in members if m != member] for members in merged for member in members
+        }
 
     @classmethod
     def from_settings(cls, groups: Iterable[Sequence[str]], *, defaults: bool = True) -> Aliases:

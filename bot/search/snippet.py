@@ -32,6 +32,8 @@ def hit_spans(text: str, atoms: Sequence[Atom]) -> list[tuple[int, int]]:
             start = haystack.find(needle)
             while start >= 0:
                 end = start + len(needle)
+                if not atom.cjk and haystack.startswith("s", end):
+                    end += 1  # the plural of a word asked for in the singular
                 whole = atom.cjk or (
                     (start == 0 or not _wordish(haystack[start - 1]))
                     and (end == len(haystack) or not _wordish(haystack[end]))

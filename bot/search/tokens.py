@@ -32,6 +32,8 @@ _WORD_RUN = re.compile(r"[^\W_]+")  # word characters (CJK included), split on t
 MAX_GRAM = 4
 # a longer "word" is noise (a hash, a base64 blob) and PostgreSQL refuses lexemes > 2 KiB
 MAX_TOKEN = 64
+# English words ending in s that are not plurals (and that a crude singular would confuse)
+NOT_PLURALS = frozenset({"news", "does", "this", "always", "perhaps", "series", "species"})
 # folded term → its folded equivalents (see bot.search.aliases)
 AliasLookup = Callable[[str], Sequence[str]]
 # terms of one query (more are ignored: a query is a few words, not a paragraph)
@@ -67,15 +69,37 @@ def _cjk_tokens(run: str) -> list[str]:
     return tokens + list(run)
 
 
+def singular(word: str) -> str | None:
+    """The singular of an English plural ("agents" → "agent", "companies" → "company"), or
+    None. Crude on purpose: a wrong singular ("analysi") is a token nobody asks for."""
+    if (
+        len(word) <= 3
+        or not word.isascii()
+        or not word.isalpha()
+        or word.endswith(("ss", "is"))
+        or (word.endswith("us") and len(word) > 4)  # status, focus; but GPUs, TPUs
+        or word in NOT_PLURALS
+    ):
+        return None
+    if word.endswith("ies") and len(word) > 5:
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") else None
+
+
 def index_tokens(text: str) -> str:
-    """The tokens of ``text`` for the index, space-separated."""
+    """The tokens of ``text`` for the index, space-separated. English plurals also give
+    their singular, after everything else so that phrases keep their adjacent tokens."""
     tokens: list[str] = []
+    singulars: list[str] = []
     for cjk, part, _ in pieces(fold(text)):
         if cjk:
             tokens.extend(_cjk_tokens(part))
         else:
             tokens.append(part)
-    return " ".join(tokens)
+            one = singular(part)
+            if one is not None:
+                singulars.append(one)
+    return " ".join(tokens + singulars)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +123,12 @@ def term_atoms(term: str) -> Alternative:
     words: list[str] = []
 
     def flush() -> None:
-        if words:
+        if len(words) == 1:  # a plain word: its singular finds both forms
+            word = singular(words[0]) or words[0]
+            atoms.append(Atom((word,), (word,), cjk=False))
+        elif words:
             atoms.append(Atom(tuple(words), tuple(words), cjk=False))
-            words.clear()
+        words.clear()
 
     for cjk, part, _ in pieces(term):
         if cjk:
