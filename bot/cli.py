@@ -38,6 +38,17 @@ def parse_date(text: str) -> dt.date:
     raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)")
 
 
+def whole_number(text: str) -> int:
+    """A count on the command line: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def emit_json(data: object, out: TextIO | None = None) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2), file=out or sys.stdout)
 
@@ -508,8 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find stored items by keyword (中文 or English)")
     p.add_argument("query", nargs="?", help="words to find (all must match)")
-    p.add_argument("--limit", type=int, default=0, help="how many results (default from config)")
-    p.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
+    p.add_argument(
+        "--limit", type=whole_number, default=0, help="how many results (default from config)"
+    )
+    p.add_argument("--offset", type=whole_number, default=0, help="skip this many results (paging)")
     p.add_argument(
         "--reindex", action="store_true", help="rebuild the search index from the stored items"
     )
@@ -520,8 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--queries", action="store_true", help="the query counts (the only statistics so far)"
     )
-    p.add_argument("--days", type=int, default=30, help="over the last N days (default 30)")
-    p.add_argument("--limit", type=int, default=20, help="how many rows per list (default 20)")
+    p.add_argument(
+        "--days", type=whole_number, default=30, help="over the last N days (default 30)"
+    )
+    p.add_argument(
+        "--limit", type=whole_number, default=20, help="how many rows per list (default 20)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_stats)
 

@@ -529,3 +529,21 @@ def test_a_file_named_two_ways_is_one_source(
     assert run_json(capsys, *db, "ingest", "day.md")["added"] == 2  # the tests run in tmp_path
     day.write_text(head + one, encoding="utf-8")
     assert run_json(capsys, *db, "ingest", str(day))["removed"] == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "芯片", "--offset", "-3"],
+        ["search", "芯片", "--limit", "x"],
+        ["stats", "--queries", "--days", "-1"],
+    ],
+)
+def test_counts_on_the_command_line_are_whole_numbers(
+    capsys: pytest.CaptureFixture[str], db: list[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*db, *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be 0 or more" in err or "not a whole number" in err
