@@ -96,6 +96,24 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """The public archive: a static site of published briefs, with feeds."""
+
+    # where `briefbot run` serves it ("127.0.0.1:8080"); empty: not served
+    listen: str = ""
+    # the public address the site is reached at (feeds need absolute links); empty: from listen
+    base_url: str = ""
+    # where `briefbot run` writes it; relative paths are inside [store] data_dir
+    out_dir: str = "site"
+    title: str = "AI 简报"
+    description: str = "每日 AI 新闻简报 · A daily AI news brief"
+    # the language of the site's own words (zh or en); content is shown as written
+    language: str = "zh"
+    # briefs in each feed, newest first
+    feed_briefs: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting. Platform sections (``[telegram]``, ``[wechat]`` …) are typed by their
     registry entry and kept in ``platforms``; the core reads them only through that entry."""
@@ -106,6 +124,7 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
     platforms: Mapping[str, Any] = field(default_factory=dict)
     # secrets by environment variable name, read once from the environment given
     secrets: Mapping[str, Secret] = field(default_factory=lambda: read_secrets(os.environ))
@@ -124,7 +143,15 @@ class Settings:
         """Platform ``name``'s secrets in clear, for its ``build`` and nothing else."""
         from bot.platforms import spec
 
-        return {env: self.secrets.get(env, Secret("")).reveal() for env in spec(name).secret_env}
+        entry = spec(name)
+        values = {env: self.secrets.get(env, Secret("")).reveal() for env in entry.secret_env}
+        if entry.secret_prefixes:
+            values.update(
+                (env, secret.reveal())
+                for env, secret in self.secrets.items()
+                if env.startswith(entry.secret_prefixes) and secret
+            )
+        return values
 
     def all_secrets(self) -> list[str]:
         """Every secret value, for redaction."""
@@ -142,6 +169,7 @@ _SECTIONS: dict[str, type] = {
     "search": SearchSettings,
     "delivery": DeliverySettings,
     "schedule": ScheduleSettings,
+    "site": SiteSettings,
 }
 # Settings whose environment override has a shorter, conventional name.
 _ENV_ALIASES = {"DATABASE_URL": ("store", "url")}
@@ -152,6 +180,9 @@ def read_secrets(environ: Mapping[str, str]) -> dict[str, Secret]:
     from bot.platforms import specs
 
     names = [env for spec in specs().values() for env in spec.secret_env]
+    prefixes = tuple(p for spec in specs().values() for p in spec.secret_prefixes)
+    if prefixes:
+        names += [name for name in environ if name.startswith(prefixes)]
     return {name: Secret(environ.get(name, "")) for name in names}
 
 
@@ -166,6 +197,17 @@ def _table_lists(section: str) -> Mapping[str, type]:
 
     found = specs().get(section)
     return found.table_lists if found is not None else {}
+
+
+def _secret_names(section: str) -> str:
+    """The environment variables that hold a section's secrets, for an error message."""
+    from bot.platforms import specs
+
+    platform = section.split(".")[0]
+    found = specs().get(platform)
+    if found is None or not (found.secret_env or found.secret_prefixes):
+        return f"BRIEFBOT_{platform.upper()}_TOKEN"
+    return ", ".join([*found.secret_env, *(f"{p}<NAME>" for p in found.secret_prefixes)])
 
 
 def _zone(name: str, setting: str) -> ZoneInfo:
@@ -225,10 +267,12 @@ def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
-            if "token" in key or "secret" in key:
+            if any(word in key for word in ("token", "secret", "webhook", "password")) or (
+                key in ("key", "url") and "." in section
+            ):
                 raise ConfigError(
                     f"{where}: [{section}] {key}: secrets are read only from the environment "
-                    f"(BRIEFBOT_{section.split('.')[0].upper()}_TOKEN), never from a file"
+                    f"({_secret_names(section)}), never from a file"
                 )
             raise ConfigError(f"{where}: unknown setting [{section}] {key}")
         table_cls = tables.get(key)
@@ -342,6 +386,7 @@ _RANGES = (
     ("brief", "title_headlines", 0, True),
     ("schedule", "misfire_grace", 1, True),
     ("schedule", "catch_up_days", 0, True),
+    ("site", "feed_briefs", 1, True),
 )
 
 

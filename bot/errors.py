@@ -39,8 +39,12 @@ class DeliveryError(BriefbotError):
 class RetryLater(DeliveryError):
     """The platform asked us to slow down (Telegram 429); retry after ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+    def __init__(
+        self, retry_after: float, message: str = "rate limited", *, chat_only: bool = False
+    ) -> None:
         self.retry_after = retry_after
+        # the pause is one chat's (a work-chat robot throttled alone), not the platform's
+        self.chat_only = chat_only
         super().__init__(f"{message} (retry after {retry_after:g}s)")
 
 
@@ -62,6 +66,11 @@ class TargetMigrated(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """The platform rejected the message itself (Telegram 400): record the reason, do not retry."""
+
+
+class TargetAuthRejected(PermanentFailure):
+    """One target's own credential was refused (a work-chat robot's signature, IP allow-list
+    or keyword setting; a webhook endpoint's 401): that target fails, the others go on."""
 
 
 class AuthRejected(DeliveryError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.domain import Item
+from bot.domain import Brief, Item
 from bot.platforms import specs
 from bot.store import Store
 
@@ -26,6 +26,23 @@ def item_json(item: Item) -> dict[str, Any]:
         "tags": list(item.tags),
         "section": item.section,
         "position": item.position,
+    }
+
+
+# The outbound webhook's contract: bump on an incompatible change (README, "Outbound webhook").
+BRIEF_JSON_SCHEMA = "briefbot.brief/1"
+
+
+def brief_json(brief: Brief) -> dict[str, Any]:
+    """A day's brief as the outbound webhook posts it (and ``preview --json`` prints it)."""
+    return {
+        "schema": BRIEF_JSON_SCHEMA,
+        "date": brief.date.isoformat(),
+        "title": brief.title,
+        "publisher": brief.publisher,
+        "intro": brief.intro,
+        "footer": brief.footer,
+        "items": [item_json(item) for item in brief.items],
     }
 
 

@@ -120,7 +120,10 @@ class Outbox:
                 rate_limited += 1
                 self.stats.rate_limited += 1
                 # the platform's pause holds for every send, even one that gives up on it
-                self.pacer.hold(exc.retry_after)
+                if exc.chat_only:
+                    self.pacer.hold_chat(target, exc.retry_after)
+                else:
+                    self.pacer.hold(exc.retry_after)
                 if (
                     exc.retry_after > self.settings.max_retry_after
                     or rate_limited > MAX_RATE_LIMITED

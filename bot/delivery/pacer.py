@@ -107,7 +107,8 @@ class Pacer:
                 finally:
                     jitter = self._rng.uniform(0, self.limits.jitter) if self.limits.jitter else 0
                     interval = self.limits.chat_interval(target.kind) * WINDOW_MARGIN
-                    self._remember_chat(key, self._clock() + interval + jitter)
+                    ready = self._clock() + interval + jitter
+                    self._remember_chat(key, max(ready, self._chat_ready.get(key, 0.0)))
         finally:
             self._chat_users[key] -= 1
             if not self._chat_users[key]:
@@ -210,6 +211,11 @@ class Pacer:
     def held_for(self) -> float:
         """Seconds left of the platform's pause (0 when none)."""
         return max(0.0, self._hold_until - self._clock())
+
+    def hold_chat(self, target: Target, seconds: float) -> None:
+        """Pause one chat only (a work-chat robot throttled on its own)."""
+        key = target.key
+        self._chat_ready[key] = max(self._chat_ready.get(key, 0.0), self._clock() + seconds)
 
     def hold(self, seconds: float) -> None:
         """Pause every chat (the platform answered 429: its limit is global in bulk)."""

@@ -39,6 +39,10 @@ class Markup(StrEnum):
 
     TEXT = "text"
     HTML = "html"  # a subset of HTML: Limits.allowed_tags says which elements
+    # a platform's Markdown dialect (the work-chat robots): links are never cut
+    MARKDOWN = "markdown"
+    # one JSON document per message (the outbound webhook): never split; too long is an error
+    JSON = "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,9 @@ class PlatformSpec(Generic[S]):
     table_lists: ClassVar[Mapping[str, type]] = {}
     # environment variables holding this platform's secrets (never read from a file)
     secret_env: ClassVar[tuple[str, ...]] = ()
+    # prefixes of secrets named per target (BRIEFBOT_WECOM_WEBHOOK_<NAME>): every variable
+    # starting with one is this platform's secret
+    secret_prefixes: ClassVar[tuple[str, ...]] = ()
     default_limits: ClassVar[Limits]
     # ids in logs are personal data on some platforms: mask them
     masks_ids: ClassVar[bool] = False

@@ -20,6 +20,11 @@ DOCUMENT_FORMATS = ("markdown",)
 _LINK_SCHEMES = frozenset({"http", "https", "tg"})
 _WHITESPACE_RUN = re.compile(r"\s+")
 _MARKDOWN_LABEL_SPECIAL = re.compile(r"([\\\[\]()])")
+# What a work-chat robot's Markdown would read as syntax in content: emphasis, code, links,
+# HTML-like tags (<font>, <at>), and a heading or quote marker at the start of a line.
+_MARKDOWN_TEXT_SPECIAL = re.compile(r"([\\`*_\[\]<>~|])")
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+-])(?=\s)", re.MULTILINE)
+_MARKDOWN_LIST_NUMBER = re.compile(r"^(\s*\d+)\.(?=\s)", re.MULTILINE)
 
 
 def default_template_dir() -> Path:
@@ -65,6 +70,14 @@ def _oneline(value: object) -> str:
 def _markdown_label(value: object) -> str:
     """Escape what would end or confuse a Markdown link label: ``\\ [ ] ( )``."""
     return _MARKDOWN_LABEL_SPECIAL.sub(r"\\\1", _oneline(value))
+
+
+def _markdown_text(value: object) -> str:
+    """Content as Markdown text: every character the dialects read as syntax is escaped with
+    a backslash (CommonMark), so a headline can never become a link, a tag or a heading."""
+    escaped = _MARKDOWN_TEXT_SPECIAL.sub(r"\\\1", str(value))
+    escaped = _MARKDOWN_LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
+    return _MARKDOWN_LIST_NUMBER.sub(lambda m: f"{m.group(1)}\\.", escaped)
 
 
 def _markdown_url(value: object) -> str:
@@ -121,5 +134,8 @@ def make_environment(
     environment.filters["oneline"] = _oneline
     environment.filters["md_label"] = _markdown_label
     environment.filters["md_url"] = _markdown_url
+    environment.filters["md"] = _markdown_text
+    # JSON documents (the outbound webhook) keep Chinese readable and their keys in order
+    environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     environment.tests["linkable"] = _is_linkable
     return environment

@@ -9,9 +9,11 @@ from pathlib import Path
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 
 from bot.domain import Brief, Item, OutgoingMessage
+from bot.reports import brief_json
 from bot.errors import RenderError
 from bot.platforms.base import Limits, Markup
 from bot.render.environment import known_formats, make_environment, template_folders
+from bot.render.length import measure
 from bot.render.split import remove_block_breaks, split_rendered
 from bot.search import SearchResult
 from bot.search.snippet import Segments, snippet
@@ -24,6 +26,8 @@ def default_limits(platform: str) -> Limits | None:
     entry = specs().get(platform)
     return entry.default_limits if entry is not None else None
 
+
+_PARSE_MODES = {Markup.HTML: "html", Markup.MARKDOWN: "markdown", Markup.JSON: "json"}
 
 # An HTML link's escaped URL may take at most this share of a message (and 2048 units):
 # a longer one is written out as text, which can be split, instead of an unsplittable tag.
@@ -173,6 +177,8 @@ class Renderer:
             "brief": brief,
             "entries": entries_of(brief.items),
             "max_href": self._max_href(platform, limits),
+            # the brief as the JSON the outbound webhook posts (bot.reports.brief_json)
+            "document": brief_json(brief),
         }
 
     @staticmethod
@@ -236,9 +242,18 @@ class Renderer:
         rendered = self._render(platform, template, context)
         resolved = self._limits(platform, limits)
         html_mode = resolved is not None and resolved.markup is Markup.HTML
-        parse_mode = "html" if html_mode else None
+        parse_mode = None if resolved is None else _PARSE_MODES.get(resolved.markup)
         if resolved is None:
             document = remove_block_breaks(rendered)
+            return [OutgoingMessage(document, parse_mode)] if document else []
+        if resolved.markup is Markup.JSON:  # one document: splitting would break it
+            document = remove_block_breaks(rendered)
+            size = measure(document, resolved.length_unit)
+            if size > resolved.max_length:
+                raise RenderError(
+                    f"{self._where(platform, template)}: the JSON document is {size} "
+                    f"{resolved.length_unit} long, over the limit of {resolved.max_length}"
+                )
             return [OutgoingMessage(document, parse_mode)] if document else []
         try:
             pieces = split_rendered(

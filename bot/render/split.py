@@ -13,6 +13,11 @@ boundary that still fills the piece as far as possible, in this order of prefere
 5. between any two characters (a hard split),
 6. inside a grapheme cluster (flag, ZWJ sequence, combining mark): only if nothing else fits.
 
+A link is never cut: in HTML the ``<a href>`` tag is one token; in plain text and Markdown a
+bare ``http(s)://`` URL and a Markdown link ``[label](url)`` are one token each (unless one
+alone would take more than half a message: then it is cut like any text, rather than refused).
+In byte-counted limits a multi-byte character is one token, so it is never cut either.
+
 Whole blocks are packed greedily: if any block break fits, the furthest one is the cut.
 Only a block too big on its own is cut inside: at the furthest fitting cut of the best level
 that still fills at least half a message (so a headline does not go out alone), else at the
@@ -59,6 +64,13 @@ _HTML_TOKEN = re.compile(
 )
 _TAG_NAME = re.compile(r"</?([a-zA-Z][a-zA-Z0-9-]*)")
 
+# Kept whole in plain text and Markdown: a Markdown link, a bare URL, a WeCom <font> tag.
+_ATOMIC = re.compile(
+    r"\[(?:\\.|[^\]\\\n])*\]\([^()\s]*\)"
+    r"|https?://[^\s<>\]）】」》\u3000，。；！？]+"
+    r"|</?font(?:\s[^<>\n]*)?>"
+)
+
 _CJK_TERMINATORS = frozenset("。！？")
 _ASCII_TERMINATORS = frozenset(".!?")
 _CLOSERS = frozenset("\"'”’」』）)]】》")
@@ -89,7 +101,13 @@ def split_rendered(
         RenderError: the HTML is malformed (stray ``<``, ``>`` or ``&``, unbalanced or
             unknown tags), or a single tag cannot fit in one piece.
     """
-    tokens = _Tokens(text, limits.length_unit, html_mode=html_mode, allowed_tags=allowed_tags)
+    tokens = _Tokens(
+        text,
+        limits.length_unit,
+        html_mode=html_mode,
+        allowed_tags=allowed_tags,
+        atomic_max=limits.max_length // 2,
+    )
     max_entities = limits.max_entities if html_mode else None
     return tokens.split(limits.max_length, max_entities)
 
@@ -109,7 +127,10 @@ class _Tokens:
         *,
         html_mode: bool,
         allowed_tags: Collection[str] | None,
+        atomic_max: int = 0,
     ) -> None:
+        self.unit = unit
+        self.atomic_max = atomic_max
         self.texts: list[str] = []
         self.kinds: list[int] = []
         # the visible character of a text or entity token, "" otherwise
@@ -144,7 +165,20 @@ class _Tokens:
             if number:
                 self._add("", _BREAK, "")
                 self.stacks.append(())
-            self._add_run(run, ())
+            self._add_plain_run(run)
+
+    def _add_plain_run(self, run: str) -> None:
+        """Add ``run`` character by character, links and URLs as one token each."""
+        position = 0
+        for match in _ATOMIC.finditer(run):
+            token = match.group()
+            if measure(token, self.unit) > self.atomic_max:
+                continue  # too long to keep whole: cut like text
+            self._add_run(run[position : match.start()], ())
+            self._add(token, _TEXT, token)
+            self.stacks.append(())
+            position = match.end()
+        self._add_run(run[position:], ())
 
     def _read_html(self, text: str, allowed_tags: Collection[str] | None) -> None:
         stack: tuple[tuple[str, str], ...] = ()
