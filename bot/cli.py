@@ -420,16 +420,64 @@ def cmd_subscribers(args: argparse.Namespace, core: Core) -> int:
     return 0
 
 
+def site_folder(core: Core, requested: str | None) -> Path:
+    """Where the archive site is written: the argument, else [site] out_dir (a relative
+    out_dir lies inside [store] data_dir)."""
+    if requested:
+        return Path(requested)
+    folder = Path(core.settings.site.out_dir).expanduser()
+    return folder if folder.is_absolute() else Path(core.settings.store.data_dir) / folder
+
+
+def cmd_site(args: argparse.Namespace, core: Core) -> int:
+    from bot.site import build_site
+
+    out = site_folder(core, args.out)
+    bar = None
+    if not args.json:
+        from tqdm import tqdm
+
+        # a bar only on a terminal and for a real archive (tqdm disables itself off a TTY)
+        bar = tqdm(desc="site", unit="page", disable=None, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        report = build_site(
+            core.store,
+            core.settings,
+            out,
+            today=core.today(),
+            base_url=args.base_url,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        emit_json(report.as_json())
+        return 0
+    print(
+        f"wrote {out}: {report.briefs} brief(s), {report.items} item(s), "
+        f"{report.files} file(s), {report.bytes / 1024:.0f} KiB"
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, core: Core) -> int:
     from bot.service import build_service, run_until_signalled
 
     service = build_service(core)
-    if not service.platforms:
+    if not service.platforms and not core.settings.site.listen:
         raise ConfigError(
             "no platform is configured: "
             + "; ".join(f"{name}: {hint}" for name, hint in _missing(core))
         )
-    asyncio.run(run_until_signalled(service))
+    asyncio.run(run_until_signalled(service, site_dir=site_folder(core, None)))
     return 0
 
 
@@ -576,6 +624,21 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--kind", choices=TARGET_KINDS, default="subscriber")
             sp.add_argument("--name", help="a label for people")
     p.set_defaults(handler=cmd_subscribers)
+
+    p = sub.add_parser("site", help="the public archive: a static site of published briefs")
+    site = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sp = site.add_parser(
+        "build", help="write the site and its feeds (RSS, Atom, JSON Feed) to a folder"
+    )
+    sp.add_argument(
+        "out",
+        nargs="?",
+        metavar="OUT",
+        help="the folder (default: [site] out_dir in the data folder)",
+    )
+    sp.add_argument("--base-url", help="the public address of the site (default: [site] base_url)")
+    sp.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_site)
 
     p = sub.add_parser("run", help="run the bots and the schedule until SIGINT/SIGTERM")
     p.set_defaults(handler=cmd_run)

@@ -406,3 +406,17 @@ def _check_ranges(settings: Settings, source: str) -> None:
             raise ConfigError(f"{source}: [{section}] {name} must be {bound}, got {value}")
     for platform, spec in specs().items():
         spec.validate(settings.platform(platform), source)
+    site = settings.site
+    if site.listen:
+        host, _, port = site.listen.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"{source}: [site] listen must be host:port (e.g. 127.0.0.1:8080), "
+                f"not {site.listen!r}"
+            )
+    if site.language not in ("zh", "en"):
+        raise ConfigError(f"{source}: [site] language must be zh or en, not {site.language!r}")
+    if site.base_url and not site.base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{source}: [site] base_url must start with http:// or https://, not {site.base_url!r}"
+        )

@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.broadcast import Audience, SendResult, send_brief
@@ -37,6 +38,9 @@ class Service:
     scheduler: Any = None  # bot.scheduler.BriefScheduler once started (imported lazily)
     # sends started by the schedule, waited for (then cancelled) at shutdown
     _sends: set[asyncio.Task[Any]] = field(default_factory=set)
+    # the public archive ([site] listen): bot.site.server.SiteServer once started
+    site: Any = None
+    _site_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(
         self,
@@ -59,7 +63,7 @@ class Service:
             for name, adapter in self.platforms.items()
             if platform is None or name == platform
         }
-        return await send_brief(
+        result = await send_brief(
             self.core,
             self.engine,
             chosen,
@@ -72,6 +76,28 @@ class Service:
             progress=progress,
             detailed=detailed,
         )
+        if result.report is not None and result.summary().get("sent"):
+            await self.rebuild_site()  # the day is published now: the archive shows it
+        return result
+
+    async def rebuild_site(self) -> None:
+        """Write the public archive again (when it is served); a failure is logged."""
+        if self.site is None:
+            return
+        from bot.site import build_site
+
+        async with self._site_lock:  # one build at a time: two would swap the folder twice
+            try:
+                report = await asyncio.to_thread(
+                    build_site,
+                    self.core.store,
+                    self.core.settings,
+                    self.site.directory,
+                    today=self.core.today(),
+                )
+                log.info("site rebuilt briefs=%d items=%d", report.briefs, report.items)
+            except Exception:
+                log.exception("site rebuild failed")
 
     async def send_from_chat(self, platform: str, date: dt.date, audience: str) -> SendOutcome:
         result = await self.send(
@@ -188,6 +214,8 @@ class Service:
                 await platform.stop()
             except Exception:
                 log.exception("error stopping %s", name)
+        if self.site is not None:
+            await self.site.stop()
 
 
 def build_service(
@@ -260,9 +288,35 @@ async def start_platforms(service: Service) -> None:
         await platform.start()
 
 
-async def start_service(service: Service, *, schedule: bool = True) -> None:
-    """Connect the platforms, then start the schedule (which may run a missed send now)."""
+async def start_site(service: Service, directory: Path) -> None:
+    """Build the public archive and serve it at [site] listen."""
+    from bot.site.server import SiteServer
+
+    host, port = listen_address(service.core.settings.site.listen)
+    service.site = SiteServer(directory, host, port)
+    await service.rebuild_site()
+    await service.site.start()
+    log.info("site served at %s", service.site.url)
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """``host:port`` from a listen setting; a bare port listens on 127.0.0.1 only."""
+    host, _, port = listen.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"[site] listen must be host:port, not {listen!r}") from None
+    return host or "127.0.0.1", number
+
+
+async def start_service(
+    service: Service, *, schedule: bool = True, site_dir: Path | None = None
+) -> None:
+    """Connect the platforms, serve the site, then start the schedule (which may run a
+    missed send now)."""
     await start_platforms(service)
+    if site_dir is not None and service.core.settings.site.listen:
+        await start_site(service, site_dir)
     if schedule:
         from bot.scheduler import BriefScheduler, schedule_entries
 
@@ -277,7 +331,9 @@ async def start_service(service: Service, *, schedule: bool = True) -> None:
     log.info("briefbot running platforms=%s", ",".join(service.platforms) or "none")
 
 
-async def run_until_signalled(service: Service, stop: asyncio.Event | None = None) -> None:
+async def run_until_signalled(
+    service: Service, stop: asyncio.Event | None = None, *, site_dir: Path | None = None
+) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -285,7 +341,7 @@ async def run_until_signalled(service: Service, stop: asyncio.Event | None = Non
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await start_service(service)
+        await start_service(service, site_dir=site_dir)
         await stop.wait()
     finally:
         log.info("shutting down")

@@ -30,7 +30,7 @@ def _discover() -> dict[str, PlatformSpec[Any]]:
             spec = getattr(importlib.import_module(f"{__name__}.{module.name}"), "SPEC", None)
             if isinstance(spec, PlatformSpec):
                 found[spec.name] = spec
-        _found = found
+        _found = dict(sorted(found.items(), key=lambda entry: (entry[1].order, entry[0])))
     return _found
 
 

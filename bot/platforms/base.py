@@ -193,6 +193,8 @@ class PlatformSpec(Generic[S]):
 
     name: ClassVar[str]
     title: ClassVar[str]  # for people: "Telegram"
+    # where it is listed (menus, defaults, status): chat platforms first, then push-only ones
+    order: ClassVar[int] = 100
     settings_type: ClassVar[type]
     # [[name.KEY]] arrays of tables in the settings: KEY → the dataclass of one entry
     table_lists: ClassVar[Mapping[str, type]] = {}

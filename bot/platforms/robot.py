@@ -141,6 +141,8 @@ class RobotSpec(PlatformSpec[RobotSettings]):
     targets_key: ClassVar[str] = "robots"
     # the service's address for a bare key: a value without "://" is appended to it
     default_url: ClassVar[str] = ""
+    # what one target is called in messages
+    target_noun: ClassVar[str] = "robot"
     ranges: ClassVar[Sequence[tuple[str, float, bool]]] = (
         ("per_minute", 0, False),
         ("timeout", 0, False),
@@ -238,6 +240,7 @@ class RobotSpec(PlatformSpec[RobotSettings]):
             timeout=settings.timeout,
             pool_size=context.max_in_flight + 2,
             missing_env={robot.name: self.webhook_env(robot) for robot in self.entries(settings)},
+            noun=self.target_noun,
             **context.options,
         )
 
@@ -257,9 +260,11 @@ class RobotPlatform:
         timeout: float = 10.0,
         pool_size: int = 26,
         missing_env: Mapping[str, str] | None = None,
+        noun: str = "robot",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        self._noun = noun
         self.limits = limits
         self.outbox: Sender | None = None
         self._api = api
@@ -313,16 +318,17 @@ class RobotPlatform:
                 body = await response.read()
                 headers = dict(response.headers)
         except TimeoutError as exc:
-            raise TransientFailure(f"{self.name} robot {robot.name!r}: no answer in time") from exc
+            raise TransientFailure(f"{self._where(robot)}: no answer in time") from exc
         except aiohttp.ClientError as exc:
             # the exception's text may hold the URL, and the URL holds the key
-            raise TransientFailure(
-                f"{self.name} robot {robot.name!r}: {type(exc).__name__}"
-            ) from None
+            raise TransientFailure(f"{self._where(robot)}: {type(exc).__name__}") from None
         if status >= 500:
-            raise TransientFailure(f"{self.name} robot {robot.name!r}: HTTP {status}")
+            raise TransientFailure(f"{self._where(robot)}: HTTP {status}")
         self._api.outcome(robot, status, body, headers)
         return message_id(robot.name, request.body)
+
+    def _where(self, robot: RobotEntry) -> str:
+        return f"{self.name} {self._noun} {robot.name!r}"
 
     async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
         raise PermanentFailure(f"{self.name} robots receive nothing, so they cannot reply")

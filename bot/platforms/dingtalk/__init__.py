@@ -45,7 +45,8 @@ LIMITS = Limits(
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
     global_rate=20.0,
-    per_chat_interval=3.0,
+    # a robot is paced by per_group_per_minute alone ([<platform>] per_minute)
+    per_chat_interval=0.0,
     per_group_per_minute=20,
 )
 
@@ -127,6 +128,7 @@ class DingtalkApi(RobotApi):
 class DingtalkSpec(RobotSpec):
     name = "dingtalk"
     title = "DingTalk"
+    order = 40
     settings_type = DingtalkSettings
     default_limits = LIMITS
     default_url = "https://oapi.dingtalk.com/robot/send?access_token="

@@ -45,7 +45,8 @@ LIMITS = Limits(
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
     global_rate=20.0,
-    per_chat_interval=0.6,
+    # 5 a second at most; per minute as [feishu] per_minute says
+    per_chat_interval=0.2,
     per_group_per_minute=100,
 )
 
@@ -140,6 +141,7 @@ class FeishuApi(RobotApi):
 class FeishuSpec(RobotSpec):
     name = "feishu"
     title = "Feishu"
+    order = 50
     settings_type = FeishuSettings
     default_limits = LIMITS
     default_url = "https://open.feishu.cn/open-apis/bot/v2/hook/"

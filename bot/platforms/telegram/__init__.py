@@ -82,6 +82,7 @@ class TelegramSettings:
 class TelegramSpec(PlatformSpec[TelegramSettings]):
     name = "telegram"
     title = "Telegram"
+    order = 10
     settings_type = TelegramSettings
     table_lists: ClassVar[Mapping[str, type]] = {"channels": TelegramChannel}
     secret_env = (TOKEN_ENV,)

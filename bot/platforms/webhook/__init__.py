@@ -35,7 +35,8 @@ LIMITS = Limits(
     length_unit=LengthUnit.BYTES,
     markup=Markup.JSON,
     global_rate=20.0,
-    per_chat_interval=1.0,
+    # a robot is paced by per_group_per_minute alone ([<platform>] per_minute)
+    per_chat_interval=0.0,
     per_group_per_minute=60,
 )
 SIGNATURE_HEADER = "X-Briefbot-Signature"
@@ -97,9 +98,11 @@ class WebhookApi(RobotApi):
 class WebhookSpec(RobotSpec):
     name = "webhook"
     title = "Webhook"
+    order = 90
     settings_type = WebhookSettings
     table_lists: ClassVar[Mapping[str, type]] = {"endpoints": RobotEntry}
     targets_key = "endpoints"
+    target_noun = "endpoint"
     default_limits = LIMITS
     secret_prefixes = ("BRIEFBOT_WEBHOOK_URL_", "BRIEFBOT_WEBHOOK_SECRET_")
 

@@ -70,6 +70,7 @@ class WechatSettings:
 class WechatSpec(PlatformSpec[WechatSettings]):
     name = "wechat"
     title = "WeChat"
+    order = 20
     settings_type = WechatSettings
     table_lists: ClassVar[Mapping[str, type]] = {"groups": WechatGroup}
     secret_env = (TOKEN_ENV,)

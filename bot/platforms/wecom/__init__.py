@@ -32,7 +32,8 @@ LIMITS = Limits(
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
     global_rate=20.0,
-    per_chat_interval=3.0,
+    # a robot is paced by per_group_per_minute alone ([<platform>] per_minute)
+    per_chat_interval=0.0,
     per_group_per_minute=20,
 )
 
@@ -87,6 +88,7 @@ def _answer(status: int, body: bytes) -> tuple[int, str]:
 class WecomSpec(RobotSpec):
     name = "wecom"
     title = "WeCom"
+    order = 30
     settings_type = WecomSettings
     default_limits = LIMITS
     default_url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key="
