@@ -408,7 +408,7 @@ def _check_ranges(settings: Settings, source: str) -> None:
         spec.validate(settings.platform(platform), source)
     site = settings.site
     if site.listen:
-        host, _, port = site.listen.rpartition(":")
+        port = site.listen.rpartition(":")[2]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(
                 f"{source}: [site] listen must be host:port (e.g. 127.0.0.1:8080), "

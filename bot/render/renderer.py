@@ -9,12 +9,12 @@ from pathlib import Path
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 
 from bot.domain import Brief, Item, OutgoingMessage
-from bot.reports import brief_json
 from bot.errors import RenderError
 from bot.platforms.base import Limits, Markup
 from bot.render.environment import known_formats, make_environment, template_folders
 from bot.render.length import measure
 from bot.render.split import remove_block_breaks, split_rendered
+from bot.reports import brief_json
 from bot.search import SearchResult
 from bot.search.snippet import Segments, snippet
 

@@ -1,6 +1,7 @@
-"""``briefbot demo``: the whole service against the loopback Telegram and WeChat servers.
+"""``briefbot demo``: the whole service against the loopback Telegram, WeChat and WeCom
+robot servers.
 
-No accounts needed: it starts both sandboxes on 127.0.0.1, loads the sample content into a
+No accounts needed: it starts the sandboxes on 127.0.0.1, loads the sample content into a
 throwaway SQLite store, lets simulated people subscribe and search, sends the day's brief
 and prints what each side saw.
 """
@@ -23,17 +24,21 @@ from bot.core import build_core
 from bot.errors import BriefbotError
 from bot.ingest import SAMPLES_DIR
 from bot.ingest.importer import import_paths
+from bot.platforms.robot import RobotEntry
 from bot.platforms.telegram import TOKEN_ENV as TELEGRAM_TOKEN
 from bot.platforms.telegram import TelegramChannel, TelegramSettings
 from bot.platforms.wechat import TOKEN_ENV as WECHAT_TOKEN
 from bot.platforms.wechat import WechatGroup, WechatSettings
+from bot.platforms.wecom import WecomSettings
 from bot.sandbox.telegram_api import TelegramTestServer
+from bot.sandbox.wecom_robot import WecomRobotServer
 from bot.service import Service, build_service, start_service
 
 TG_EDITOR, TG_XIAOMING, TG_ALICE = 1000, 1001, 1002
 TG_CHANNEL, TG_CHANNEL_NAME = -1001234567890, "ai_brief_demo"
 WX_EDITOR, WX_BOB = "wxid_editor0001", "wxid_bob0000002"
 WX_ROOM, WX_TOPIC = "20001000001@chatroom", "AI简报交流群"
+WECOM_ROBOT, WECOM_GROUP = "ai-team", "AI 研究组"
 WAIT = 15.0  # seconds to wait for an answer before the demo fails
 
 
@@ -74,14 +79,19 @@ def wechat_available() -> str | None:
 
 
 @asynccontextmanager
-async def sandboxes(with_wechat: bool) -> AsyncIterator[tuple[TelegramTestServer, object | None]]:
+async def sandboxes(
+    with_wechat: bool,
+) -> AsyncIterator[tuple[TelegramTestServer, object | None, WecomRobotServer]]:
     telegram = TelegramTestServer()
     telegram.add_user(TG_EDITOR, "编辑部", username="editor")
     telegram.add_user(TG_XIAOMING, "小明", username="xiaoming")
     telegram.add_user(TG_ALICE, "Alice", language_code="en")
     telegram.add_chat(TG_CHANNEL, "channel", title="AI 简报", username=TG_CHANNEL_NAME)
+    wecom = WecomRobotServer()
+    wecom.add_robot(WECOM_ROBOT)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(telegram)
+        await stack.enter_async_context(wecom)
         wechat = None
         if with_wechat:
             from bot.sandbox.wechat_puppet import WechatPuppetServer
@@ -91,10 +101,16 @@ async def sandboxes(with_wechat: bool) -> AsyncIterator[tuple[TelegramTestServer
             wechat.add_contact(WX_BOB, "Bob")
             wechat.add_room(WX_ROOM, WX_TOPIC, [WX_EDITOR, WX_BOB])
             await stack.enter_async_context(wechat)
-        yield telegram, wechat
+        yield telegram, wechat, wecom
 
 
-def demo_settings(telegram: TelegramTestServer, wechat: object | None, folder: Path) -> Settings:
+def demo_settings(
+    telegram: TelegramTestServer,
+    wechat: object | None,
+    folder: Path,
+    wecom: WecomRobotServer | None = None,
+) -> Settings:
+    robots = (RobotEntry(WECOM_ROBOT),) if wecom is not None else ()
     return Settings(
         store=StoreSettings(url=f"sqlite:///{folder / 'demo.db'}", data_dir=str(folder)),
         render=RenderSettings(),
@@ -113,10 +129,17 @@ def demo_settings(telegram: TelegramTestServer, wechat: object | None, folder: P
                 min_interval=0.3,
                 jitter=0.2,
             ),
+            # the demo is quick; a real robot takes 20 messages a minute (the default)
+            "wecom": WecomSettings(robots=robots, per_minute=600),
         },
         secrets={
             TELEGRAM_TOKEN: Secret(telegram.token),
             WECHAT_TOKEN: Secret(getattr(wechat, "token", "")),
+            **(
+                {"BRIEFBOT_WECOM_WEBHOOK_AI_TEAM": Secret(wecom.robot(WECOM_ROBOT).webhook_url)}
+                if wecom is not None
+                else {}
+            ),
         },
     )
 
@@ -172,8 +195,8 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     with tempfile.TemporaryDirectory(prefix="briefbot-demo-") as tmp:
         folder = Path(tmp)
         os.environ.setdefault("CACHE_DIR", str(folder / "wechaty"))
-        async with sandboxes(with_wechat=skip_wechat is None) as (telegram, wechat):
-            settings = demo_settings(telegram, wechat, folder)
+        async with sandboxes(with_wechat=skip_wechat is None) as (telegram, wechat, wecom):
+            settings = demo_settings(telegram, wechat, folder, wecom)
             core = build_core(settings)
             service: Service | None = None
             try:
@@ -184,7 +207,8 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 brief = assemble_brief(core.store, date, settings.brief)
                 assert brief is not None
                 log.heading(
-                    "briefbot demo: loopback Telegram Bot API and WeChat puppet service on 127.0.0.1"
+                    "briefbot demo: loopback Telegram Bot API, WeChat puppet service and WeCom "
+                    "group robot on 127.0.0.1"
                 )
                 log.note(f"sample content: {total.added} items over {len(core.store.dates())} days")
                 log.note(f"today's brief: {brief.title} ({len(brief.items)} items)")
@@ -192,7 +216,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                     log.note(f"WeChat part skipped: {skip_wechat}")
                 service = build_service(core)
                 await start_service(service, schedule=False)
-                await _script(service, telegram, wechat, log, date)
+                await _script(service, telegram, wechat, log, date, wecom)
             except (BriefbotError, TimeoutError) as exc:
                 log.heading("demo failed")
                 print(f"  {exc}", file=out)
@@ -210,6 +234,7 @@ async def _script(
     wechat: object | None,
     log: Transcript,
     date: object,
+    wecom: WecomRobotServer,
 ) -> None:
     log.heading("Telegram: 小明 subscribes and searches")
     await _telegram_says(telegram, log, TG_XIAOMING, TG_XIAOMING, "小明", "/start")
@@ -229,6 +254,7 @@ async def _script(
     if wechat is not None:
         log.heading("WeChat: the editor (an admin, by contact id) sends it to the groups")
         await _wechat_says(wechat, log, WX_EDITOR, "编辑部", "#send", replies=3, mention_bot=False)
+    await _robot_script(service, wecom, log, date)
     log.heading("What each side received")
     channel = telegram.messages_to(TG_CHANNEL)
     log.note(f"Telegram channel @{TG_CHANNEL_NAME}: {len(channel)} message(s)")
@@ -250,3 +276,20 @@ async def _script(
         raise BriefbotError("the brief did not reach every Telegram target")
     if wechat is not None and not group:
         raise BriefbotError("the brief did not reach the WeChat group")
+
+
+async def _robot_script(
+    service: Service, wecom: WecomRobotServer, log: Transcript, date: object
+) -> None:
+    log.heading(f"WeCom: the group robot posts the brief into 「{WECOM_GROUP}」")
+    result = await service.send(date, platform="wecom")  # type: ignore[arg-type]
+    received = wecom.messages_to(WECOM_ROBOT)
+    sizes = ", ".join(str(len(m.text.encode("utf-8"))) for m in received)
+    log.note(
+        f"{len(received)} markdown message(s) of {sizes} bytes (WeCom's limit: 4096 bytes each, "
+        "20 messages a minute per robot)"
+    )
+    if received:
+        log.answer("robot", received[0].text, lines=6)
+    if not received or result.summary().get("sent") != 1:
+        raise BriefbotError("the brief did not reach the WeCom group")
