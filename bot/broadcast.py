@@ -88,7 +88,7 @@ async def configured_targets(
                 else:  # a dry run: a group known only by its name is shown by that name
                     chat_id = configured.chat_id or configured.name
                 if chat_id is None:
-                    unresolved.append(f"{name} group {configured.name!r} not found")
+                    unresolved.append(spec(name).unresolved(settings, configured))
                     continue
                 page.append(Target(name, chat_id, configured.kind, configured.name))
             if page:

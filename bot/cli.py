@@ -420,19 +420,10 @@ def cmd_subscribers(args: argparse.Namespace, core: Core) -> int:
     return 0
 
 
-def site_folder(core: Core, requested: str | None) -> Path:
-    """Where the archive site is written: the argument, else [site] out_dir (a relative
-    out_dir lies inside [store] data_dir)."""
-    if requested:
-        return Path(requested)
-    folder = Path(core.settings.site.out_dir).expanduser()
-    return folder if folder.is_absolute() else Path(core.settings.store.data_dir) / folder
-
-
 def cmd_site(args: argparse.Namespace, core: Core) -> int:
-    from bot.site import build_site
+    from bot.site import build_site, site_out_dir
 
-    out = site_folder(core, args.out)
+    out = Path(args.out) if args.out else site_out_dir(core.settings)
     bar = None
     if not args.json:
         from tqdm import tqdm
@@ -477,7 +468,9 @@ def cmd_run(args: argparse.Namespace, core: Core) -> int:
             "no platform is configured: "
             + "; ".join(f"{name}: {hint}" for name, hint in _missing(core))
         )
-    asyncio.run(run_until_signalled(service, site_dir=site_folder(core, None)))
+    from bot.site import site_out_dir
+
+    asyncio.run(run_until_signalled(service, site_dir=site_out_dir(core.settings)))
     return 0
 
 

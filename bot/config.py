@@ -199,6 +199,17 @@ def _table_lists(section: str) -> Mapping[str, type]:
     return found.table_lists if found is not None else {}
 
 
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``[site] listen`` (``127.0.0.1:8080``, ``[::1]:8080``) as a host and a port."""
+    host, colon, port = listen.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"[site] listen must be host:port, such as 127.0.0.1:8080, got {listen!r}"
+        )
+    return host, int(port)
+
+
 def _secret_names(section: str) -> str:
     """The environment variables that hold a section's secrets, for an error message."""
     from bot.platforms import specs
@@ -408,12 +419,10 @@ def _check_ranges(settings: Settings, source: str) -> None:
         spec.validate(settings.platform(platform), source)
     site = settings.site
     if site.listen:
-        port = site.listen.rpartition(":")[2]
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(
-                f"{source}: [site] listen must be host:port (e.g. 127.0.0.1:8080), "
-                f"not {site.listen!r}"
-            )
+        try:
+            parse_listen(site.listen)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
     if site.language not in ("zh", "en"):
         raise ConfigError(f"{source}: [site] language must be zh or en, not {site.language!r}")
     if site.base_url and not site.base_url.startswith(("http://", "https://")):

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.broadcast import Audience, SendResult, send_brief
 from bot.chat.router import Commands, SendOutcome, menu
+from bot.config import parse_listen
 from bot.core import Core
 from bot.delivery import DeliveryEngine, Outbox, ProgressCallback, build_outbox
 from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target
@@ -292,21 +293,11 @@ async def start_site(service: Service, directory: Path) -> None:
     """Build the public archive and serve it at [site] listen."""
     from bot.site.server import SiteServer
 
-    host, port = listen_address(service.core.settings.site.listen)
+    host, port = parse_listen(service.core.settings.site.listen)
     service.site = SiteServer(directory, host, port)
     await service.rebuild_site()
     await service.site.start()
     log.info("site served at %s", service.site.url)
-
-
-def listen_address(listen: str) -> tuple[str, int]:
-    """``host:port`` from a listen setting; a bare port listens on 127.0.0.1 only."""
-    host, _, port = listen.rpartition(":")
-    try:
-        number = int(port)
-    except ValueError:
-        raise ConfigError(f"[site] listen must be host:port, not {listen!r}") from None
-    return host or "127.0.0.1", number
 
 
 async def start_service(

@@ -82,7 +82,9 @@ async def test_demo_runs_the_whole_service_on_a_fresh_machine(tmp_path: Path) ->
     assert "mentions wxid_bob0000002" in out  # a WeChat group's keyword got a reply to the asker
     assert "This command is for admins only." in out
     assert "Telegram channel @ai_brief_demo: 1 message(s)" in out
-    assert "skipped 3 (already delivered" in out
+    assert "WeCom: the group robot posts the brief" in out
+    assert "1 markdown message(s)" in out  # the WeCom robot, within 4096 bytes
+    assert "skipped 4 (already delivered" in out  # channel, subscriber, WeChat group, robot
     assert "Traceback" not in err
 
 

@@ -532,3 +532,25 @@ def test_a_bare_key_becomes_the_platform_url_and_the_key_is_a_secret() -> None:
 def test_plain_text_of_markdown_undoes_escapes_and_links() -> None:
     assert plain_text("**1. 标题 \\*重要\\*** [原文](https://a.b/c)") == "1. 标题 *重要* 原文"
     assert json.dumps(plain_text("\\[x\\]"), ensure_ascii=False) == '"[x]"'
+
+
+async def test_a_robot_without_its_webhook_is_reported_by_the_variable_to_set(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    robot = wecom.add_robot("ops")
+    core = make_core(
+        tmp_path,
+        '[wecom]\nper_minute = 6000\n[[wecom.robots]]\nname = "ops"\n'
+        '[[wecom.robots]]\nname = "sales-cn"\n',
+        {"BRIEFBOT_WECOM_WEBHOOK_OPS": robot.webhook_url},
+        long_items(count=1),
+    )
+    service = build_service(core, platforms=["wecom"], receive=False)
+    try:
+        result = await service.send(DAY, platform="wecom")
+    finally:
+        await service.stop(grace=1)
+    assert result.unresolved == [
+        "wecom robot 'sales-cn' has no webhook: set BRIEFBOT_WECOM_WEBHOOK_SALES_CN"
+    ]
+    assert result.summary()["sent"] == 1 and len(wecom.messages_to("ops")) == 1

@@ -240,6 +240,10 @@ class PlatformSpec(Generic[S]):
         """Channels and groups from the settings that get every brief."""
         return []
 
+    def unresolved(self, settings: S, target: ConfiguredTarget) -> str:
+        """Why a configured target cannot be sent to (``resolve`` found no chat for it)."""
+        return f"{self.name} group {target.name!r} not found"
+
     def subscriber_schedule(self, settings: S) -> str:
         """The subscribers' own schedule ("" for the default)."""
         return ""

@@ -195,6 +195,11 @@ class RobotSpec(PlatformSpec[RobotSettings]):
             for robot in self.entries(settings)
         ]
 
+    def unresolved(self, settings: RobotSettings, target: ConfiguredTarget) -> str:
+        robot = next((r for r in self.entries(settings) if r.name == target.name), None)
+        env = self.webhook_env(robot) if robot is not None else f"{self.webhook_prefix}<NAME>"
+        return f"{self.name} {self.target_noun} {target.name!r} has no webhook: set {env}"
+
     def validate(self, settings: RobotSettings, source: str) -> None:
         seen: set[str] = set()
         for i, robot in enumerate(self.entries(settings)):

@@ -468,17 +468,20 @@ class Ledger(Database):
             row = s.get(MessagesSentRow, (platform, day))
             return row.sent if row is not None else 0
 
-    def sent_at(self, date: dt.date, platform: str, chat_id: str) -> dt.datetime | None:
-        """When the brief of ``date`` was delivered to that chat (None: it was not)."""
+    def sent_at(
+        self, date: dt.date, platform: str | None = None, chat_id: str | None = None
+    ) -> dt.datetime | None:
+        """When the brief of ``date`` was first delivered to that chat, or on that platform,
+        or anywhere (None: it was not); one aggregate, however large the fan-out."""
+        query = select(func.min(DeliveryRow.sent_at)).where(
+            DeliveryRow.brief_date == date, DeliveryRow.status == DeliveryStatus.SENT
+        )
+        if platform is not None:
+            query = query.where(DeliveryRow.platform == platform)
+        if chat_id is not None:
+            query = query.where(DeliveryRow.chat_id == chat_id)
         with self.session() as s:
-            moment = s.scalar(
-                select(DeliveryRow.sent_at).where(
-                    DeliveryRow.brief_date == date,
-                    DeliveryRow.platform == platform,
-                    DeliveryRow.chat_id == chat_id,
-                    DeliveryRow.status == DeliveryStatus.SENT,
-                )
-            )
+            moment = s.scalar(query)
             return aware(moment) if moment is not None else None
 
     def deliveries(self, date: dt.date, platform: str | None = None) -> list[DeliveryRecord]:
