@@ -12,6 +12,7 @@ imported only when the platform is built.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -346,9 +347,20 @@ class RobotPlatform:
         return target.name if target.name in self._webhooks else None
 
 
-def json_body(payload: Mapping[str, Any]) -> bytes:
-    import json
+def answer_code(where: str, status: int, body: bytes, *keys: str) -> tuple[int, dict[str, Any]]:
+    """The code of a robot API's JSON answer (the first of ``keys`` present) and the answer.
+    An unreadable answer is a retry, unless the HTTP status already says the request was bad."""
+    try:
+        data = json.loads(body)
+        code = int(next(data[key] for key in keys if key in data))
+    except (ValueError, TypeError, StopIteration) as exc:
+        if status >= 400:
+            raise PermanentFailure(f"{where}: HTTP {status}") from exc
+        raise TransientFailure(f"{where}: unreadable answer (HTTP {status})") from exc
+    return code, data
 
+
+def json_body(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from bot.errors import (
     RetryLater,
     TargetAuthRejected,
     TargetGone,
-    TransientFailure,
 )
 from bot.platforms.base import LengthUnit, Limits, Markup
 from bot.platforms.robot import (
@@ -31,6 +29,7 @@ from bot.platforms.robot import (
     RobotRequest,
     RobotSettings,
     RobotSpec,
+    answer_code,
     first_line,
     json_body,
     timestamp_ms,
@@ -107,13 +106,7 @@ class DingtalkApi(RobotApi):
         self, robot: RobotEntry, status: int, body: bytes, headers: Mapping[str, str]
     ) -> None:
         where = f"dingtalk robot {robot.name!r}"
-        try:
-            data = json.loads(body)
-            code = int(data["errcode"])
-        except (ValueError, KeyError, TypeError) as exc:
-            if status >= 400:
-                raise PermanentFailure(f"{where}: HTTP {status}") from exc
-            raise TransientFailure(f"{where}: unreadable answer (HTTP {status})") from exc
+        code, data = answer_code(where, status, body, "errcode")
         if code == 0:
             return
         text = str(data.get("errmsg", ""))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ from bot.errors import (
     RetryLater,
     TargetAuthRejected,
     TargetGone,
-    TransientFailure,
 )
 from bot.platforms.base import LengthUnit, Limits, Markup
 from bot.platforms.robot import (
@@ -31,6 +29,7 @@ from bot.platforms.robot import (
     RobotRequest,
     RobotSettings,
     RobotSpec,
+    answer_code,
     first_line,
     json_body,
     markdown_segments,
@@ -115,13 +114,7 @@ class FeishuApi(RobotApi):
         self, robot: RobotEntry, status: int, body: bytes, headers: Mapping[str, str]
     ) -> None:
         where = f"feishu robot {robot.name!r}"
-        try:
-            data = json.loads(body)
-            code = int(data.get("code", data.get("StatusCode")))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if status >= 400:
-                raise PermanentFailure(f"{where}: HTTP {status}") from exc
-            raise TransientFailure(f"{where}: unreadable answer (HTTP {status})") from exc
+        code, data = answer_code(where, status, body, "code", "StatusCode")
         if code == 0:
             return
         text = str(data.get("msg", ""))

@@ -8,12 +8,11 @@ the code, never by ``errmsg`` (90313: "errmsg可能会调整").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.domain import OutgoingMessage
-from bot.errors import PermanentFailure, RetryLater, TargetGone, TransientFailure
+from bot.errors import PermanentFailure, RetryLater, TargetGone
 from bot.platforms.base import LengthUnit, Limits, Markup
 from bot.platforms.robot import (
     RobotApi,
@@ -21,6 +20,7 @@ from bot.platforms.robot import (
     RobotRequest,
     RobotSettings,
     RobotSpec,
+    answer_code,
     json_body,
 )
 
@@ -59,30 +59,19 @@ class WecomApi(RobotApi):
     def outcome(
         self, robot: RobotEntry, status: int, body: bytes, headers: Mapping[str, str]
     ) -> None:
-        code, text = _answer(status, body)
+        where = f"wecom robot {robot.name!r}"
+        code, data = answer_code(where, status, body, "errcode")
         if code == 0:
             return
-        where = f"wecom robot {robot.name!r}"
         if code == RATE_LIMITED:
             raise RetryLater(
                 RATE_LIMIT_PAUSE, f"{where}: over 20 messages a minute", chat_only=True
             )
         if code == INVALID_WEBHOOK:
             raise TargetGone(f"{where}: the webhook key is invalid or the robot was removed")
-        raise PermanentFailure(f"{where}: errcode {code}: {text}")
-
-
-def _answer(status: int, body: bytes) -> tuple[int, str]:
-    """The errcode and errmsg of an answer; an unreadable one is worth a retry."""
-    try:
-        data = json.loads(body)
-        code = int(data["errcode"])
-    except (ValueError, KeyError, TypeError) as exc:
-        if status >= 400:
-            raise PermanentFailure(f"wecom robot: HTTP {status}") from exc
-        raise TransientFailure(f"wecom robot: unreadable answer (HTTP {status})") from exc
-    # errmsg carries the caller's IP and a hint id: keep only the reason before them
-    return code, str(data.get("errmsg", "")).split(", hint:")[0]
+        # errmsg carries the caller's IP and a hint id: keep only the reason before them
+        reason = str(data.get("errmsg", "")).split(", hint:")[0]
+        raise PermanentFailure(f"{where}: errcode {code}: {reason}")
 
 
 class WecomSpec(RobotSpec):
