@@ -93,7 +93,11 @@ async def configured_targets(
                 page.append(Target(name, chat_id, configured.kind, configured.name))
             if page:
                 yield page
-        if audience in (Audience.ALL, Audience.SUBSCRIBERS) and not only:
+        if (
+            audience in (Audience.ALL, Audience.SUBSCRIBERS)
+            and not only
+            and spec(name).has_subscribers
+        ):
             pages = core.store.subscriber_pages(name, page=SUBSCRIBER_PAGE)
             while (subscribers := await asyncio.to_thread(next, pages, None)) is not None:
                 yield [s.target for s in subscribers]

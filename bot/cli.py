@@ -496,7 +496,13 @@ def cmd_status(args: argparse.Namespace, core: Core) -> int:
         return 0
     print(f"items: {status['items']} (latest day {status['latest_day'] or '-'})")
     for name, p in status["platforms"].items():
-        line = f"{name}: {p['subscribers']} subscriber(s), {p['configured_targets']} configured chat(s)"
+        if specs()[name].has_subscribers:
+            line = (
+                f"{name}: {p['subscribers']} subscriber(s), "
+                f"{p['configured_targets']} configured chat(s)"
+            )
+        else:
+            line = f"{name}: {p['configured_targets']} configured robot(s) or endpoint(s)"
         last = p["last_delivery"]
         if last:
             rest = ", ".join(f"{k} {v}" for k, v in last.items() if k != "date")
@@ -537,6 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy database URL (default: $BRIEFBOT_DATABASE_URL or a SQLite file in the data folder)",
     )
     platforms = platform_names()
+    from bot.platforms import specs
+
+    # push-only platforms (group robots, webhooks) have no subscribers
+    chats = tuple(name for name, entry in specs().items() if entry.has_subscribers)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
     p = sub.add_parser("ingest", help="import Markdown, .txt archives and RSS/Atom feeds")
@@ -606,13 +616,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("subscribers", help="list, add or remove subscribers")
     subs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sp = subs.add_parser("list", help="list subscribers")
-    sp.add_argument("--platform", choices=platforms)
+    sp.add_argument("--platform", choices=chats)
     sp.add_argument("--all", action="store_true", help="include inactive ones")
     sp.add_argument("--json", action="store_true", help="print JSON")
     for action, text in (("add", "subscribe a chat"), ("remove", "unsubscribe a chat")):
         sp = subs.add_parser(action, help=text)
         sp.add_argument("chat_id", metavar="CHAT_ID")
-        sp.add_argument("--platform", choices=platforms, default=platforms[0])
+        sp.add_argument("--platform", choices=chats, default=chats[0])
         if action == "add":
             sp.add_argument("--kind", choices=TARGET_KINDS, default="subscriber")
             sp.add_argument("--name", help="a label for people")

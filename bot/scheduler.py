@@ -119,9 +119,10 @@ def schedule_entries(settings: Settings, platforms: Sequence[str]) -> list[Sched
         if name not in platforms:
             continue
         section = settings.platform(name)
-        entries.append(
-            ScheduleEntry(name, "subscribers", platform.subscriber_schedule(section) or default)
-        )
+        if platform.has_subscribers:
+            entries.append(
+                ScheduleEntry(name, "subscribers", platform.subscriber_schedule(section) or default)
+            )
         for configured in platform.configured_targets(section):
             key = (name, "channels", configured.schedule or default)
             grouped.setdefault(key, []).append(configured.chat_id or configured.name)

@@ -554,3 +554,17 @@ async def test_a_robot_without_its_webhook_is_reported_by_the_variable_to_set(
         "wecom robot 'sales-cn' has no webhook: set BRIEFBOT_WECOM_WEBHOOK_SALES_CN"
     ]
     assert result.summary()["sent"] == 1 and len(wecom.messages_to("ops")) == 1
+
+
+def test_robots_are_scheduled_by_their_entries_and_have_no_subscriber_job() -> None:
+    from bot.scheduler import schedule_entries
+
+    settings = load_settings(
+        _write(
+            '[schedule]\ndefault = "08:00"\n[[wecom.robots]]\nname = "a"\nschedule = "07:45"\n'
+            '[[wecom.robots]]\nname = "b"\n'
+        ),
+        environ={},
+    )
+    jobs = {entry.job_id: entry.only for entry in schedule_entries(settings, ["wecom"])}
+    assert jobs == {"brief:wecom:channels:07:45": ("a",), "brief:wecom:channels:08:00": ("b",)}

@@ -195,6 +195,8 @@ class PlatformSpec(Generic[S]):
     title: ClassVar[str]  # for people: "Telegram"
     # where it is listed (menus, defaults, status): chat platforms first, then push-only ones
     order: ClassVar[int] = 100
+    # people can subscribe in a chat (push-only platforms have configured targets only)
+    has_subscribers: ClassVar[bool] = True
     settings_type: ClassVar[type]
     # [[name.KEY]] arrays of tables in the settings: KEY → the dataclass of one entry
     table_lists: ClassVar[Mapping[str, type]] = {}

@@ -144,6 +144,7 @@ class RobotSpec(PlatformSpec[RobotSettings]):
     default_url: ClassVar[str] = ""
     # what one target is called in messages
     target_noun: ClassVar[str] = "robot"
+    has_subscribers = False  # push-only: nobody subscribes, the configured robots get it
     ranges: ClassVar[Sequence[tuple[str, float, bool]]] = (
         ("per_minute", 0, False),
         ("timeout", 0, False),
