@@ -357,10 +357,10 @@ class DeliveryEngine:
         for name in messages:
             outbox = self.outboxes[name]
             limits = outbox.limits
-            wanted = limits.global_rate * max(1.0, limits.per_chat_interval)
-            cap = (
-                2 * outbox.settings.max_in_flight if limits.per_chat_interval <= 0 else MAX_WORKERS
-            )
+            # a platform whose chats are all groups (the robots) is spaced per group only
+            spacing = limits.per_chat_interval or limits.chat_interval(TargetKind.GROUP)
+            wanted = limits.global_rate * max(1.0, spacing)
+            cap = 2 * outbox.settings.max_in_flight if spacing <= 0 else MAX_WORKERS
             total += cap if math.isinf(wanted) else min(cap, int(wanted) + 1)
         return max(1, min(MAX_WORKERS, total))
 

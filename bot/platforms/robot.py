@@ -58,6 +58,9 @@ class RobotSettings:
 
     # messages per minute to one robot (the platform's documented limit is the default)
     per_minute: int = 20
+    # messages per second across all robots: no platform documents such a limit; this only
+    # keeps a fan-out to many groups polite
+    global_rate: float = 50.0
     # seconds to wait for an answer
     timeout: float = 10.0
 
@@ -147,6 +150,7 @@ class RobotSpec(PlatformSpec[RobotSettings]):
     has_subscribers = False  # push-only: nobody subscribes, the configured robots get it
     ranges: ClassVar[Sequence[tuple[str, float, bool]]] = (
         ("per_minute", 0, False),
+        ("global_rate", 0, False),
         ("timeout", 0, False),
     )
 
@@ -173,7 +177,9 @@ class RobotSpec(PlatformSpec[RobotSettings]):
         return found
 
     def limits(self, settings: RobotSettings) -> Limits:
-        return self.default_limits.with_overrides(per_group_per_minute=settings.per_minute)
+        return self.default_limits.with_overrides(
+            per_group_per_minute=settings.per_minute, global_rate=settings.global_rate
+        )
 
     def rules(self, settings: RobotSettings) -> ChatRules:
         # push-only: nobody writes to the bot here, and nobody administers it from a chat

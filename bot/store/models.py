@@ -75,6 +75,12 @@ class SubscriberRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str | None] = mapped_column(String(16))
+    # the reader's choices: topics (empty: every item), the time of day and time zone the
+    # brief comes at (None: the platform's schedule), paused until then (None: not paused)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    send_time: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    paused_until: Mapped[dt.datetime | None] = mapped_column()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     inactive_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -134,3 +140,70 @@ class MessagesSentRow(Base):
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BriefStateRow(Base):
+    """A day's brief in the editors' workflow: ``state`` is a :class:`bot.domain.BriefState`;
+    ``content_hash`` is the rendered content an approval was given to (a later change to the
+    items moves the brief back to draft)."""
+
+    __tablename__ = "brief_states"
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[dt.datetime | None] = mapped_column()
+    published_at: Mapped[dt.datetime | None] = mapped_column()
+    corrected_at: Mapped[dt.datetime | None] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CorrectionRow(Base):
+    """One correction of a published brief to one target, exactly once: ``revision`` is the
+    content hash of the corrected brief; ``parts_done`` makes it resumable part by part."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        UniqueConstraint(
+            "brief_date", "platform", "chat_id", "revision", name="uq_corrections_target"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brief_date: Mapped[dt.date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    revision: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    parts_done: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditRow(Base):
+    """Who changed what, when: every editorial change (console, CLI, chat)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConsoleAdminRow(Base):
+    """An editor who may log in to the web console; the password only as a KDF hash."""
+
+    __tablename__ = "console_admins"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -44,7 +44,7 @@ LIMITS = Limits(
     max_length=16_000,
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
-    global_rate=20.0,
+    global_rate=50.0,
     # a robot is paced by per_group_per_minute alone ([<platform>] per_minute)
     per_chat_interval=0.0,
     per_group_per_minute=20,

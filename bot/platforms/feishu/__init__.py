@@ -43,7 +43,7 @@ LIMITS = Limits(
     max_length=12_000,
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
-    global_rate=20.0,
+    global_rate=50.0,
     # 5 a second at most; per minute as [feishu] per_minute says
     per_chat_interval=0.2,
     per_group_per_minute=100,

@@ -26,12 +26,12 @@ from bot.platforms.robot import (
 
 # 91770: "markdown内容，最长不超过4096个字节，必须是utf8编码" (errcode 40058 beyond: "markdown.content
 # exceed max length 4096"); text is 2048 bytes. "每个机器人发送的消息不能超过20条/分钟".
-# No documented limit across robots: the global rate only keeps us polite.
+# No documented limit across robots: the global rate ([wecom] global_rate) only keeps us polite.
 LIMITS = Limits(
     max_length=4096,
     length_unit=LengthUnit.BYTES,
     markup=Markup.MARKDOWN,
-    global_rate=20.0,
+    global_rate=50.0,
     # a robot is paced by per_group_per_minute alone ([<platform>] per_minute)
     per_chat_interval=0.0,
     per_group_per_minute=20,
