@@ -79,7 +79,9 @@ def _progress(files: Iterable[Path]) -> Iterable[Path]:
 # -- verbs ---------------------------------------------------------------------------------
 
 
-def print_import_report(report: ImportReport, *, as_json: bool) -> None:
+def print_import_report(
+    report: ImportReport, *, as_json: bool, warnings: Sequence[str] = ()
+) -> None:
     total = report.total()
     if as_json:
         emit_json(
@@ -101,9 +103,12 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
                 "unchanged": total.unchanged,
                 "removed": total.removed,
                 "failed": len(report.failed),
+                "warnings": list(warnings),
             }
         )
         return
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for failure in report.failed:
         print(f"error: {failure.error}", file=sys.stderr)
     print(
@@ -113,11 +118,34 @@ def print_import_report(report: ImportReport, *, as_json: bool) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, core: Core) -> int:
+    from bot.editorial import after_ingest
     from bot.ingest.importer import import_paths
 
     report = import_paths(core.store, args.paths, feed_date=args.date, progress=_progress)
-    print_import_report(report, as_json=args.json)
+    # an approved brief whose items changed is a draft again; a published one needs `correct`
+    warnings = after_ingest(core, [d for f in report.files for d in f.dates])
+    print_import_report(report, as_json=args.json, warnings=warnings)
     return 1 if report.failed else 0
+
+
+def cmd_approve(args: argparse.Namespace, core: Core) -> int:
+    from bot.editorial import approve
+
+    date = resolve_date(core, args.date)
+    approved = approve(core, date, actor=args.by)
+    if args.json:
+        emit_json(
+            {
+                "date": date.isoformat(),
+                "state": approved.state.value,
+                "approved_by": approved.approved_by,
+                "approved_at": approved.approved_at.isoformat() if approved.approved_at else None,
+                "content_hash": approved.content_hash,
+            }
+        )
+        return 0
+    print(f"approved the brief of {date.isoformat()} (by {approved.approved_by})")
+    return 0
 
 
 def cmd_items(args: argparse.Namespace, core: Core) -> int:
@@ -556,6 +584,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=parse_date, help="put feed entries into this day's pool")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser(
+        "approve", help="approve a day's brief as it is now (the schedule sends approved ones)"
+    )
+    p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
+    p.add_argument("--by", default="cli", help="who approves, for the record (default: cli)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_approve)
 
     p = sub.add_parser("items", help="list a day's stored items")
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")

@@ -93,6 +93,27 @@ class ScheduleSettings:
         3600  # seconds late a send may still start (a restart at 08:40 still sends)
     )
     catch_up_days: int = 0  # 0: never send an older day's brief late
+    # scheduled sends go out only for a brief an editor approved (`briefbot approve`,
+    # /approve); the example config turns it on, the default keeps the first wave's behaviour
+    require_approval: bool = False
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The editors' web console."""
+
+    # where `briefbot run` serves it ("127.0.0.1:8081"); empty: not served
+    listen: str = ""
+    # hours a login lasts
+    session_hours: float = 12.0
+
+
+@dataclass(frozen=True)
+class EditorsSettings:
+    """Where editors are told things and test sends go: one chat on one platform."""
+
+    platform: str = ""  # "telegram" or "wechat"; empty: the platform's admins, privately
+    chat: str = ""  # the editors' chat id there
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
+    editors: EditorsSettings = field(default_factory=EditorsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     platforms: Mapping[str, Any] = field(default_factory=dict)
     # secrets by environment variable name, read once from the environment given
     secrets: Mapping[str, Secret] = field(default_factory=lambda: read_secrets(os.environ))
@@ -170,6 +193,8 @@ _SECTIONS: dict[str, type] = {
     "delivery": DeliverySettings,
     "schedule": ScheduleSettings,
     "site": SiteSettings,
+    "editors": EditorsSettings,
+    "console": ConsoleSettings,
 }
 # Settings whose environment override has a shorter, conventional name.
 _ENV_ALIASES = {"DATABASE_URL": ("store", "url")}
@@ -398,6 +423,7 @@ _RANGES = (
     ("schedule", "misfire_grace", 1, True),
     ("schedule", "catch_up_days", 0, True),
     ("site", "feed_briefs", 1, True),
+    ("console", "session_hours", 0, False),
 )
 
 
@@ -423,6 +449,11 @@ def _check_ranges(settings: Settings, source: str) -> None:
             parse_listen(site.listen)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+    if settings.console.listen:
+        try:
+            parse_listen(settings.console.listen)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}".replace("[site]", "[console]")) from None
     if site.language not in ("zh", "en"):
         raise ConfigError(f"{source}: [site] language must be zh or en, not {site.language!r}")
     if site.base_url and not site.base_url.startswith(("http://", "https://")):

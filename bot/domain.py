@@ -174,3 +174,36 @@ class InlineCard:
     description: str
     message: OutgoingMessage
     url: str | None = None
+
+
+class BriefState(StrEnum):
+    """Where a day's brief is in the editors' workflow."""
+
+    DRAFT = "draft"  # being edited; not sent by the schedule when approval is required
+    APPROVED = "approved"  # an editor approved this content; the schedule may send it
+    PUBLISHED = "published"  # it went out to at least one chat
+    CORRECTED = "corrected"  # published, then corrected in place
+
+
+@dataclass(frozen=True, slots=True)
+class BriefStatus:
+    """A day's brief's state, who approved which content and when it went out."""
+
+    date: dt.date
+    state: BriefState
+    content_hash: str | None = None  # what was approved (or published)
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
+    corrected_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One editorial change: who (a console admin, a chat user id, "cli"), what, when."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, object] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from bot.chat.router import Commands, SendOutcome, menu
 from bot.config import parse_listen
 from bot.core import Core
 from bot.delivery import DeliveryEngine, Outbox, ProgressCallback, build_outbox
-from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target
+from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target, TargetKind
 from bot.errors import ConfigError, DeliveryError, NothingToSend
 from bot.logs import scrub
 from bot.platforms import spec, specs
@@ -42,6 +42,8 @@ class Service:
     # the public archive ([site] listen): bot.site.server.SiteServer once started
     site: Any = None
     _site_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # notices told once by this process (notify_editors(once=True))
+    _told: set[str] = field(default_factory=set)
 
     async def send(
         self,
@@ -78,6 +80,9 @@ class Service:
             detailed=detailed,
         )
         if result.report is not None and result.summary().get("sent"):
+            from bot.editorial import mark_published
+
+            await asyncio.to_thread(mark_published, self.core, date)
             await self.rebuild_site()  # the day is published now: the archive shows it
         return result
 
@@ -113,6 +118,15 @@ class Service:
             self._sends.add(task)
         date = self.core.today()
         try:
+            from bot.editorial import held_reason
+
+            held = await asyncio.to_thread(held_reason, self.core, date)
+            if held is not None:
+                log.warning("scheduled send held platform=%s: %s", platform, held)
+                await self.notify_editors(
+                    f"⏸ briefbot: {held}（定时发送已暂停 / scheduled send held）", once=True
+                )
+                return
             result = await self.send(
                 date, platform=platform, audience=Audience(audience), only=only, detailed=False
             )
@@ -134,6 +148,30 @@ class Service:
         finally:
             if task is not None:
                 self._sends.discard(task)
+
+    async def notify_editors(self, text: str, *, once: bool = False) -> None:
+        """Tell the editors: in ``[editors]`` chat when set, else every chat platform's admins.
+        ``once``: a text already told by this process is not told again (several scheduled
+        jobs hold the same brief at 08:00)."""
+        if once:
+            if text in self._told:
+                return
+            self._told.add(text)
+        editors = self.core.settings.editors
+        outbox = self.outboxes.get(editors.platform)
+        if editors.chat and outbox is not None:
+            # paced as a group: the safe spacing, whether the chat is a group or a person
+            try:
+                await outbox.send(
+                    Target(editors.platform, editors.chat, TargetKind.GROUP),
+                    OutgoingMessage(text),
+                    urgent=True,
+                )
+            except DeliveryError as exc:
+                log.warning("could not tell the editors on %s: %s", editors.platform, exc)
+            return
+        for platform in self.platforms:
+            await self.notify_admins(platform, text)
 
     async def notify_admins(self, platform: str, text: str) -> None:
         """Tell the platform's admins (by user id, in a private chat), through its outbox

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ def test_documented_example_loads_and_equals_defaults() -> None:
     defaults = load_settings(None, environ={})
     assert example.platforms == defaults.platforms
     assert example.brief == defaults.brief
-    assert example.schedule == defaults.schedule
+    # the one deliberate difference: new configs ask for approval; the default (a config
+    # without the key, as the first wave's) keeps sending unapproved briefs
+    assert example.schedule == dataclasses.replace(defaults.schedule, require_approval=True)
+    assert example.site == defaults.site and example.console == defaults.console
 
 
 def test_file_then_environment(tmp_path: Path) -> None:

@@ -1,0 +1,132 @@
+"""The editors' workflow: a day's brief is a draft, then approved, then published (then
+corrected). One module decides every transition; the CLI, the chat commands, the console and
+the schedule call it.
+
+An approval is given to content, not to a day: it records the hash of the brief as it was
+approved, so a later change to the items (a re-ingest, an edit) makes the brief a draft again
+instead of silently sending what nobody approved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import replace
+
+from bot.brief import assemble_brief
+from bot.core import Core
+from bot.domain import Brief, BriefState, BriefStatus
+from bot.errors import NothingToSend, UsageError
+from bot.reports import brief_json
+
+
+def content_hash(brief: Brief) -> str:
+    """A fingerprint of what readers get: title, intro, footer and every item."""
+    canonical = json.dumps(brief_json(brief), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def current_brief(core: Core, date: dt.date) -> Brief | None:
+    return assemble_brief(core.store, date, core.settings.brief)
+
+
+def status(core: Core, date: dt.date) -> BriefStatus:
+    """The brief's state as editors see it: an approval whose content has changed since is a
+    draft again (``approved_by`` still says who approved the earlier content)."""
+    stored = core.store.brief_status(date)
+    if stored is None:
+        return BriefStatus(date, BriefState.DRAFT)
+    if stored.state is BriefState.APPROVED:
+        brief = current_brief(core, date)
+        if brief is None or content_hash(brief) != stored.content_hash:
+            return replace(stored, state=BriefState.DRAFT)
+    return stored
+
+
+def approve(core: Core, date: dt.date, actor: str) -> BriefStatus:
+    """Approve the brief of ``date`` as it is now; ``actor`` is who (``telegram:123``,
+    ``console:alice``, ``cli``). Raises when there is nothing to approve or it is out."""
+    brief = current_brief(core, date)
+    if brief is None:
+        raise NothingToSend(f"no items on {date.isoformat()}: nothing to approve")
+    stored = core.store.brief_status(date)
+    if stored is not None and stored.state in (BriefState.PUBLISHED, BriefState.CORRECTED):
+        raise UsageError(
+            f"the brief of {date.isoformat()} is already published; to change it, edit the "
+            f"items and run `briefbot correct --date {date.isoformat()}`"
+        )
+    approved = BriefStatus(
+        date, BriefState.APPROVED, content_hash(brief), approved_by=actor, approved_at=_now()
+    )
+    core.store.save_brief_status(approved)
+    core.store.audit(actor, "approve", date.isoformat(), content_hash=approved.content_hash)
+    return approved
+
+
+def held_reason(core: Core, date: dt.date) -> str | None:
+    """Why the schedule must not send the brief of ``date`` (None: it may). With
+    ``[schedule] require_approval`` only an approved (or already published) brief goes out."""
+    if not core.settings.schedule.require_approval:
+        return None
+    current = status(core, date)
+    if current.state is BriefState.DRAFT:
+        if current.approved_by is not None:
+            return (
+                f"the brief of {date.isoformat()} changed after {current.approved_by} approved "
+                "it: approve it again"
+            )
+        return f"the brief of {date.isoformat()} is not approved yet"
+    return None
+
+
+def mark_published(core: Core, date: dt.date) -> BriefStatus:
+    """After a send that reached someone: the brief is published (once; later sends of the
+    same day keep the first time)."""
+    stored = core.store.brief_status(date)
+    if stored is not None and stored.state in (BriefState.PUBLISHED, BriefState.CORRECTED):
+        return stored
+    brief = current_brief(core, date)
+    published = BriefStatus(
+        date,
+        BriefState.PUBLISHED,
+        content_hash(brief) if brief is not None else None,
+        approved_by=stored.approved_by if stored else None,
+        approved_at=stored.approved_at if stored else None,
+        published_at=_now(),
+    )
+    core.store.save_brief_status(published)
+    return published
+
+
+def after_ingest(core: Core, dates: list[dt.date]) -> list[str]:
+    """What a change to these days' items did to their briefs, as warnings for the editor:
+    an approved brief whose content changed is a draft again; a published one needs a
+    correction."""
+    warnings: list[str] = []
+    for date in sorted(set(dates)):
+        stored = core.store.brief_status(date)
+        if stored is None:
+            continue
+        brief = current_brief(core, date)
+        now_hash = content_hash(brief) if brief is not None else None
+        if now_hash == stored.content_hash:
+            continue
+        day = date.isoformat()
+        if stored.state is BriefState.APPROVED:
+            core.store.save_brief_status(replace(stored, state=BriefState.DRAFT))
+            core.store.audit("ingest", "unapprove", day, reason="content changed")
+            warnings.append(
+                f"the brief of {day} was approved by {stored.approved_by}; its content changed, "
+                f"so it is a draft again: check it and approve it again (briefbot approve --date {day})"
+            )
+        elif stored.state in (BriefState.PUBLISHED, BriefState.CORRECTED):
+            warnings.append(
+                f"the brief of {day} is already published; readers keep the old text until "
+                f"you run: briefbot correct --date {day}"
+            )
+    return warnings
