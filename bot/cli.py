@@ -18,6 +18,7 @@ from bot.platforms import names as platform_names
 if TYPE_CHECKING:  # the verbs import what they use: `briefbot --help` stays fast
     from bot.broadcast import SendResult
     from bot.core import Core
+    from bot.corrections import CorrectionReport
     from bot.ingest.importer import ImportReport
 
 Handler = Callable[[argparse.Namespace, "Core"], int]
@@ -126,6 +127,44 @@ def cmd_ingest(args: argparse.Namespace, core: Core) -> int:
     warnings = after_ingest(core, [d for f in report.files for d in f.dates])
     print_import_report(report, as_json=args.json, warnings=warnings)
     return 1 if report.failed else 0
+
+
+async def _correct(args: argparse.Namespace, core: Core) -> CorrectionReport:
+    from bot.corrections import correct
+    from bot.service import build_service, start_platforms
+
+    service = build_service(core, receive=False)
+    try:
+        if not args.dry_run:
+            await start_platforms(service)
+        return await correct(
+            service, resolve_date(core, args.date), dry_run=args.dry_run, actor=args.by
+        )
+    finally:
+        await service.stop()
+
+
+def cmd_correct(args: argparse.Namespace, core: Core) -> int:
+    report = asyncio.run(_correct(args, core))
+    if args.json:
+        emit_json(report.as_json())
+    else:
+        day = report.date.isoformat()
+        if not report.changes:
+            print(f"{day}: nothing to correct (readers have the current text)")
+            return 0
+        for change in report.changes:
+            what = change.item.title if change.item else f"withdrawn: {change.old_title}"
+            print(f"  changed: {change.number}. {what}")
+        for key, outcome in report.targets.items():
+            print(f"  {key}: {outcome}")
+        verb = "would correct" if report.dry_run else "corrected"
+        print(
+            f"{day}: {verb} {len(report.changes)} item(s) at {len(report.targets)} target(s): "
+            f"{report.edited} message(s) edited in place, {report.notes} correction note(s)"
+        )
+    failed = [v for v in report.targets.values() if v.startswith("failed")]
+    return 1 if failed else 0
 
 
 def cmd_approve(args: argparse.Namespace, core: Core) -> int:
@@ -346,10 +385,30 @@ def _missing(core: Core) -> list[tuple[str, str]]:
     ]
 
 
+async def _test_send(args: argparse.Namespace, core: Core) -> int:
+    from bot.service import build_service, start_platforms
+
+    editors = core.settings.editors
+    service = build_service(core, platforms=[editors.platform], receive=False)
+    try:
+        await start_platforms(service)
+        sent = await service.test_send(resolve_date(core, args.date))
+    finally:
+        await service.stop()
+    print(f"test send: {sent} message(s) to the editors' chat {editors.platform}:{editors.chat}")
+    return 0
+
+
 def cmd_send(args: argparse.Namespace, core: Core) -> int:
     from bot.domain import DeliveryStatus
     from bot.logs import scrub
 
+    if args.test and (args.target or args.force or args.dry_run or args.platform):
+        raise UsageError(
+            "--test goes to [editors] chat only: no --platform, --target, --force or --dry-run"
+        )
+    if args.test:
+        return asyncio.run(_test_send(args, core))
     result = asyncio.run(_send(args, core))
     summary = result.summary()
     if args.json:
@@ -593,6 +652,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_approve)
 
+    p = sub.add_parser(
+        "correct",
+        help="after a brief went out: edit its messages in place (Telegram), else send a "
+        "correction note, once per target",
+    )
+    p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be corrected")
+    p.add_argument("--by", default="cli", help="who corrects, for the record (default: cli)")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_correct)
+
     p = sub.add_parser("items", help="list a day's stored items")
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -645,6 +715,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this chat id (repeatable; needs --platform)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    p.add_argument(
+        "--test",
+        action="store_true",
+        help="send it to the editors' chat only ([editors]), outside the ledger, to check it",
+    )
     p.add_argument("--force", action="store_true", help="send again to chats that already have it")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(handler=cmd_send)

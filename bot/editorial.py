@@ -13,18 +13,25 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import replace
+from typing import Any
 
 from bot.brief import assemble_brief
 from bot.core import Core
 from bot.domain import Brief, BriefState, BriefStatus
 from bot.errors import NothingToSend, UsageError
-from bot.reports import brief_json
+from bot.reports import brief_json, item_json
+from bot.store.content import item_identity
 
 
 def content_hash(brief: Brief) -> str:
     """A fingerprint of what readers get: title, intro, footer and every item."""
     canonical = json.dumps(brief_json(brief), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def snapshot_of(brief: Brief) -> list[dict[str, Any]]:
+    """The items as readers got them, each with its identity (a correction compares by it)."""
+    return [{**item_json(item), "identity": item_identity(item)} for item in brief.items]
 
 
 def _now() -> dt.datetime:
@@ -100,6 +107,8 @@ def mark_published(core: Core, date: dt.date) -> BriefStatus:
         published_at=_now(),
     )
     core.store.save_brief_status(published)
+    if brief is not None:  # what readers got: a correction compares with it
+        core.store.save_brief_snapshot(date, snapshot_of(brief))
     return published
 
 

@@ -86,6 +86,43 @@ class Service:
             await self.rebuild_site()  # the day is published now: the archive shows it
         return result
 
+    async def test_send(self, date: dt.date, actor: str = "cli") -> int:
+        """Send the brief of ``date``, as readers would get it, to the editors' chat only,
+        under a line saying it is a test and in which state it is; outside the ledger (a test
+        send can be repeated and publishes nothing). Returns the messages sent."""
+        from bot.brief import assemble_brief
+        from bot.editorial import status
+
+        editors = self.core.settings.editors
+        if not (editors.platform and editors.chat):
+            raise ConfigError(
+                "a test send goes to the editors' chat: set [editors] platform and chat"
+            )
+        require_platforms(self, [editors.platform])
+        brief = assemble_brief(self.core.store, date, self.core.settings.brief)
+        if brief is None:
+            raise NothingToSend(f"no items on {date.isoformat()}: nothing to test")
+        state = (await asyncio.to_thread(status, self.core, date)).state.value
+        parts = self.core.renderer.brief(
+            brief, editors.platform, self.core.limits(editors.platform)
+        )
+        heading = OutgoingMessage(
+            f"🧪 测试发送 / Test send · {date.isoformat()} · {state} · {len(parts)} message(s)"
+        )
+        target = Target(editors.platform, editors.chat, TargetKind.GROUP)
+        outbox = self.outboxes[editors.platform]
+        for message in (heading, *parts):
+            await outbox.send(target, message, urgent=True)
+        await asyncio.to_thread(
+            self.core.store.audit,
+            actor,
+            "test_send",
+            date.isoformat(),
+            platform=editors.platform,
+            messages=len(parts),
+        )
+        return len(parts) + 1
+
     async def rebuild_site(self) -> None:
         """Write the public archive again (when it is served); a failure is logged."""
         if self.site is None:

@@ -197,6 +197,8 @@ class PlatformSpec(Generic[S]):
     order: ClassVar[int] = 100
     # people can subscribe in a chat (push-only platforms have configured targets only)
     has_subscribers: ClassVar[bool] = True
+    # a sent message can be edited in place (a correction edits it; otherwise a note follows)
+    edits_messages: ClassVar[bool] = False
     settings_type: ClassVar[type]
     # [[name.KEY]] arrays of tables in the settings: KEY → the dataclass of one entry
     table_lists: ClassVar[Mapping[str, type]] = {}

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.domain import AuditEntry, BriefState, BriefStatus
+from bot.domain import AuditEntry, BriefState, BriefStatus, Target
 from bot.store.database import Database, aware
-from bot.store.models import AuditRow, BriefStateRow
+from bot.store.models import AuditRow, BriefStateRow, CorrectionRow
 
 
 def _status(row: BriefStateRow) -> BriefStatus:
@@ -54,6 +54,80 @@ class EditorialStore(Database):
             row.approved_at = status.approved_at
             row.published_at = status.published_at
             row.corrected_at = status.corrected_at
+
+    def brief_snapshot(self, date: dt.date) -> list[dict[str, Any]] | None:
+        """The items of ``date`` as readers got them (saved when it was published)."""
+        with self.session() as s:
+            row = s.get(BriefStateRow, date)
+            return list(row.snapshot) if row is not None and row.snapshot is not None else None
+
+    def save_brief_snapshot(self, date: dt.date, items: list[dict[str, Any]]) -> None:
+        with self.session() as s:
+            row = s.get(BriefStateRow, date)
+            if row is None:
+                raise ValueError(f"no state for {date}: save the status first")
+            row.snapshot = items
+
+    # -- corrections, one row per (brief, target, revision) --------------------------------
+
+    def correction(self, date: dt.date, target: Target, revision: str) -> tuple[str, int]:
+        """The status and parts done of the correction ``revision`` to ``target``, creating
+        it (pending, 0) the first time it is asked for."""
+        with self.session() as s:
+            row = s.scalar(
+                select(CorrectionRow).where(
+                    CorrectionRow.brief_date == date,
+                    CorrectionRow.platform == target.platform,
+                    CorrectionRow.chat_id == target.chat_id,
+                    CorrectionRow.revision == revision,
+                )
+            )
+            if row is None:
+                row = CorrectionRow(
+                    brief_date=date,
+                    platform=target.platform,
+                    chat_id=target.chat_id,
+                    revision=revision,
+                    status="pending",
+                    parts_done=0,
+                )
+                s.add(row)
+            return row.status, row.parts_done
+
+    def record_correction(
+        self,
+        date: dt.date,
+        target: Target,
+        revision: str,
+        *,
+        status: str,
+        parts_done: int,
+        error: str | None = None,
+    ) -> None:
+        with self.session() as s:
+            row = s.scalar(
+                select(CorrectionRow).where(
+                    CorrectionRow.brief_date == date,
+                    CorrectionRow.platform == target.platform,
+                    CorrectionRow.chat_id == target.chat_id,
+                    CorrectionRow.revision == revision,
+                )
+            )
+            if row is None:
+                raise ValueError(f"no correction of {date} to {target.key} at {revision}")
+            row.status, row.parts_done, row.last_error = status, parts_done, error
+
+    def corrections(self, date: dt.date) -> list[tuple[Target, str, str, int]]:
+        """Every correction of ``date``: (target, revision, status, parts done)."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(CorrectionRow)
+                .where(CorrectionRow.brief_date == date)
+                .order_by(CorrectionRow.id)
+            )
+            return [
+                (Target(r.platform, r.chat_id), r.revision, r.status, r.parts_done) for r in rows
+            ]
 
     def audit(self, actor: str, action: str, subject: str = "", **detail: Any) -> None:
         """Record one editorial change."""

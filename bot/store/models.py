@@ -156,6 +156,8 @@ class BriefStateRow(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column()
     published_at: Mapped[dt.datetime | None] = mapped_column()
     corrected_at: Mapped[dt.datetime | None] = mapped_column()
+    # the items as readers got them (bot.reports.item_json each): what a correction compares
+    snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -83,6 +83,7 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
     name = "telegram"
     title = "Telegram"
     order = 10
+    edits_messages = True  # editMessageText: a correction replaces the text in place
     settings_type = TelegramSettings
     table_lists: ClassVar[Mapping[str, type]] = {"channels": TelegramChannel}
     secret_env = (TOKEN_ENV,)

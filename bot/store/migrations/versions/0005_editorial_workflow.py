@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("approved_at", sa.DateTime(timezone=True)),
         sa.Column("published_at", sa.DateTime(timezone=True)),
         sa.Column("corrected_at", sa.DateTime(timezone=True)),
+        sa.Column("snapshot", sa.JSON()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(

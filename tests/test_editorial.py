@@ -1,0 +1,245 @@
+"""The editors' workflow: approval gating at the scheduled time, test sends, and corrections
+after publication (edited in place on Telegram, a note once per group elsewhere), through the
+real clients and the loopback servers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.core import Core, build_core
+from bot.corrections import correct
+from bot.domain import BriefState, Item
+from bot.editorial import after_ingest, approve, held_reason, status
+from bot.errors import UsageError
+from bot.platforms.telegram import TOKEN_ENV
+from bot.sandbox.telegram_api import TelegramTestServer
+from bot.sandbox.wecom_robot import WecomRobotServer
+from bot.service import Service, build_service, start_platforms
+from bot.store import Store
+from tests.factories import make_item
+from tests.sandbox_fixtures import ALICE, CHANNEL, CHANNEL_USERNAME, telegram_server
+from tests.test_cli import _briefbot, _cli
+
+__all__ = ["telegram_server"]  # the fixture is used by name
+
+DAY = dt.date(2026, 11, 27)
+
+
+def brief_items() -> list[Item]:
+    return [
+        make_item("英伟达发布新芯片", position=0, summary="训练性能提升三倍。"),
+        make_item("开源模型登顶榜单", position=1, summary="在多项评测中排名第一。"),
+        make_item("机器人学会叠衣服", position=2, summary="二十次示范即可学会。"),
+    ]
+
+
+def editorial_core(
+    tmp_path: Path, telegram: TelegramTestServer | None, wecom: WecomRobotServer | None
+) -> Core:
+    config = tmp_path / "b.toml"
+    text = (
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n'
+        "[schedule]\nrequire_approval = true\n"
+        "[delivery]\nbackoff_base = 0.01\n"
+    )
+    env: dict[str, str] = {}
+    if telegram is not None:
+        text += (
+            f'[telegram]\napi_base_url = "{telegram.base_url}"\nglobal_rate = 100\n'
+            f'[[telegram.channels]]\nchat = "@{CHANNEL_USERNAME}"\n'
+            f'[editors]\nplatform = "telegram"\nchat = "{ALICE}"\n'
+        )
+        env[TOKEN_ENV] = telegram.token
+    if wecom is not None:
+        robot = wecom.add_robot("ops")
+        text += '[wecom]\nper_minute = 6000\n[[wecom.robots]]\nname = "ops"\n'
+        env["BRIEFBOT_WECOM_WEBHOOK_OPS"] = robot.webhook_url
+    config.write_text(text, encoding="utf-8")
+    core = build_core(load_settings(config, environ=env))
+    core.store.upsert_items(brief_items(), source="test")
+    return core
+
+
+@pytest.fixture
+async def wecom() -> AsyncIterator[WecomRobotServer]:
+    async with WecomRobotServer() as server:
+        yield server
+
+
+async def started(core: Core) -> Service:
+    service = build_service(core, receive=False)
+    await start_platforms(service)
+    return service
+
+
+def edit_second_item(core: Core) -> None:
+    items = brief_items()
+    items[1] = dataclasses.replace(items[1], summary="更正：在三项评测中排名第一，而非多项。")
+    core.store.upsert_items(items, source="test")
+
+
+# -- approval ------------------------------------------------------------------------------
+
+
+def test_approval_is_given_to_content_and_a_change_makes_it_a_draft_again(
+    tmp_path: Path,
+) -> None:
+    core = editorial_core(tmp_path, None, None)
+    assert status(core, DAY).state is BriefState.DRAFT
+    assert held_reason(core, DAY) == "the brief of 2026-11-27 is not approved yet"
+    approved = approve(core, DAY, "console:alice")
+    assert approved.state is BriefState.APPROVED and held_reason(core, DAY) is None
+    edit_second_item(core)
+    # the schedule sees the change at once, before anyone re-ingests
+    assert "changed after console:alice approved it" in (held_reason(core, DAY) or "")
+    warnings = after_ingest(core, [DAY])
+    assert warnings and "draft again" in warnings[0]
+    assert status(core, DAY).state is BriefState.DRAFT
+    assert [e.action for e in core.store.audit_entries()] == ["unapprove", "approve"]
+
+
+async def test_scheduled_send_holds_an_unapproved_brief_and_tells_the_editors_once(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, telegram_server, None)
+    service = await started(core)
+    core.today = lambda: DAY  # type: ignore[method-assign]
+    try:
+        await service.scheduled_send("telegram", "channels", ())
+        await service.scheduled_send("telegram", "subscribers", ())
+        assert telegram_server.messages_to(CHANNEL) == []
+        told = [m.text for m in telegram_server.messages_to(ALICE)]
+        assert len(told) == 1 and "not approved yet" in told[0]
+        approve(core, DAY, "telegram:1")
+        await service.scheduled_send("telegram", "channels", ())
+        assert len(telegram_server.messages_to(CHANNEL)) == 1
+        assert status(core, DAY).state is BriefState.PUBLISHED
+        with pytest.raises(UsageError, match="already published"):
+            approve(core, DAY, "cli")
+    finally:
+        await service.stop(grace=1)
+
+
+async def test_test_send_goes_to_the_editors_chat_only_and_can_repeat(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, telegram_server, None)
+    service = await started(core)
+    try:
+        assert await service.test_send(DAY, "cli") == 2
+        assert await service.test_send(DAY, "cli") == 2
+    finally:
+        await service.stop(grace=1)
+    texts = [m.text for m in telegram_server.messages_to(ALICE)]
+    assert len(texts) == 4 and texts[0].startswith("🧪 测试发送 / Test send · 2026-11-27 · draft")
+    assert "英伟达发布新芯片" in texts[1]
+    assert telegram_server.messages_to(CHANNEL) == []
+    assert core.store.deliveries(DAY) == []  # outside the ledger: nothing is published
+    assert status(core, DAY).state is BriefState.DRAFT
+
+
+# -- corrections ---------------------------------------------------------------------------
+
+
+async def test_a_correction_edits_the_telegram_message_in_place_once(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, telegram_server, None)
+    approve(core, DAY, "cli")
+    service = await started(core)
+    try:
+        await service.send(DAY, platform="telegram")
+        [posted] = telegram_server.messages_to(CHANNEL)
+        assert "在多项评测中排名第一" in posted.text
+        edit_second_item(core)
+        report = await correct(service, DAY)
+        assert [c.number for c in report.changes] == [2] and report.edited == 1
+        assert report.notes == 0
+        text = telegram_server.current_text(CHANNEL, posted.message_id)
+        assert "更正：在三项评测中排名第一" in text and "英伟达发布新芯片" in text
+        assert len(telegram_server.edits_of(CHANNEL, posted.message_id)) == 1
+        assert len(telegram_server.messages_to(CHANNEL)) == 1  # no new message
+        again = await correct(service, DAY)
+        assert again.changes == [] and again.edited == 0
+        assert len(telegram_server.edits_of(CHANNEL, posted.message_id)) == 1
+    finally:
+        await service.stop(grace=1)
+    assert status(core, DAY).state is BriefState.CORRECTED
+    assert core.store.audit_entries()[0].action == "correct"
+
+
+async def test_a_robot_gets_one_correction_note_naming_the_item(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, None, wecom)
+    service = await started(core)
+    try:
+        await service.send(DAY, platform="wecom")
+        assert len(wecom.messages_to("ops")) == 1
+        edit_second_item(core)
+        dry = await correct(service, DAY, dry_run=True)
+        assert dry.targets == {"wecom:ops": "would note"} and len(wecom.messages_to("ops")) == 1
+        report = await correct(service, DAY)
+        assert report.notes == 1 and report.targets == {"wecom:ops": "done"}
+        await correct(service, DAY)
+    finally:
+        await service.stop(grace=1)
+    notes = wecom.messages_to("ops")[1:]
+    assert len(notes) == 1
+    assert "更正 / Correction" in notes[0].text and "2. 开源模型登顶榜单" in notes[0].text
+    assert "更正：在三项评测中排名第一" in notes[0].text
+    assert "英伟达" not in notes[0].text  # only the changed item
+
+
+@pytest.mark.integration
+async def test_a_correction_killed_mid_way_then_rerun_sends_no_double_note(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL a real `briefbot correct` while its note to the second robot is held in the
+    sandbox; the rerun finishes: each robot has exactly one note."""
+    async with WecomRobotServer() as server:
+        core = editorial_core(tmp_path, None, server)
+        second = server.add_robot("sales")
+        config = tmp_path / "b.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + '[[wecom.robots]]\nname = "sales"\n',
+            encoding="utf-8",
+        )
+        env = {
+            "BRIEFBOT_CONFIG": str(config),
+            "BRIEFBOT_WECOM_WEBHOOK_OPS": server.robot("ops").webhook_url,
+            "BRIEFBOT_WECOM_WEBHOOK_SALES": second.webhook_url,
+        }
+        core.store.close()
+        code, out, err = await _cli("send", "--date", DAY.isoformat(), "--json", env=env)
+        assert code == 0, err
+        assert json.loads(out)["summary"]["sent"] == 2
+        store = Store.open(f"sqlite:///{tmp_path / 'data' / 'briefbot.db'}")
+        try:
+            items = brief_items()
+            items[1] = dataclasses.replace(items[1], summary="更正：三项评测。")
+            store.upsert_items(items, source="test")
+        finally:
+            store.close()
+        hold = server.hold_requests(after=1)  # the first robot's note passes
+        async with _briefbot("correct", "--date", DAY.isoformat(), env=env) as running:
+            await hold.wait_held(1, timeout=60)
+            code, _, _ = await running.kill()
+        assert code == -signal.SIGKILL
+        await hold.wait_abandoned(1, timeout=30)
+        hold.release()
+        code, out, err = await _cli("correct", "--date", DAY.isoformat(), "--json", env=env)
+        assert code == 0, err
+        report = json.loads(out)
+        assert set(report["targets"].values()) <= {"done", "done before"}, report
+        for name in ("ops", "sales"):
+            notes = [m for m in server.messages_to(name) if "更正 / Correction" in m.text]
+            assert len(notes) == 1, f"robot {name} got {len(notes)} notes"
