@@ -72,3 +72,36 @@ def status(store: Store, today: dt.date, settings: Any) -> dict[str, Any]:
         "latest_day": latest.isoformat() if latest else None,
         "platforms": platforms,
     }
+
+
+# A failure that needs a person (a credential, a removed bot or robot), told at once.
+_NEEDS_A_PERSON = ("rejected", "security setting", "signature", "logged out", "removed", "kicked")
+
+
+def send_summary(result: Any, seconds: float) -> tuple[str, list[str]]:
+    """One message for the editors after a scheduled or admin send (a
+    :class:`bot.broadcast.SendResult`): how many targets, sent, failed grouped by reason,
+    gone, how long; and the causes that need a person."""
+    counts = result.summary()
+    targets = sum(counts.get(k, 0) for k in ("sent", "failed", "gone", "skipped", "pending"))
+    lines = [
+        f"📮 briefbot · {result.date.isoformat()} · {targets} target(s): "
+        f"sent {counts.get('sent', 0)}, failed {counts.get('failed', 0)}, "
+        f"gone {counts.get('gone', 0)}, already had it {counts.get('skipped', 0)}, "
+        f"pending {counts.get('pending', 0)} · {seconds:.1f} s"
+    ]
+    reasons: dict[str, int] = {}
+    urgent: list[str] = []
+    outcomes = result.report.outcomes if result.report is not None else []
+    for outcome in outcomes:
+        if outcome.status.value not in ("failed", "gone"):
+            continue
+        reason = f"{outcome.status.value}: {(outcome.error or 'no reason given')[:120]}"
+        reasons[reason] = reasons.get(reason, 0) + 1
+        gone_channel = outcome.status.value == "gone" and outcome.target.kind.value != "subscriber"
+        if gone_channel or any(word in reason.lower() for word in _NEEDS_A_PERSON):
+            urgent.append(f"{outcome.target.key} {reason}")
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {n} × {reason}")
+    lines += [f"  ⚠️ {problem}" for problem in result.unresolved]
+    return "\n".join(lines), urgent

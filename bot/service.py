@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from bot.platforms import spec, specs
 from bot.platforms.base import Platform, PlatformContext
 
 log = logging.getLogger("briefbot.service")
+
+# a failure that needs a person is told again after this many seconds, not before
+ALERT_EVERY = 3600.0
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Service:
     _site_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # notices told once by this process (notify_editors(once=True))
     _told: set[str] = field(default_factory=set)
+    # when each cause that needs a person was last told (report_send)
+    _alerted: dict[str, float] = field(default_factory=dict)
 
     async def send(
         self,
@@ -143,10 +149,29 @@ class Service:
                 log.exception("site rebuild failed")
 
     async def send_from_chat(self, platform: str, date: dt.date, audience: str) -> SendOutcome:
+        started = time.monotonic()
         result = await self.send(
             date, platform=platform, audience=Audience(audience), detailed=False
         )
+        await self.report_send(result, time.monotonic() - started)
         return SendOutcome(result.summary(), result.unresolved)
+
+    async def report_send(self, result: SendResult, seconds: float) -> None:
+        """Tell the editors how a scheduled or admin send went; a failure that needs a person
+        (a rejected credential, a removed bot or robot) is told at once, and each cause at
+        most once an hour."""
+        from bot.reports import send_summary
+
+        if not self.core.settings.editors.chat:
+            return  # without an editors' chat, admins already get the chat's own summary
+        text, urgent = send_summary(result, seconds)
+        now = time.monotonic()
+        fresh = [p for p in urgent if now - self._alerted.get(p, -ALERT_EVERY) >= ALERT_EVERY]
+        for problem in fresh:
+            self._alerted[problem] = now
+        if fresh:
+            await self.notify_editors("🚨 briefbot needs a person:\n" + "\n".join(fresh[:10]))
+        await self.notify_editors(text)
 
     async def scheduled_send(self, platform: str, audience: str, only: Sequence[str]) -> None:
         """What a schedule runs: today's brief (in the brief's time zone) to its targets."""
@@ -164,9 +189,11 @@ class Service:
                     f"⏸ briefbot: {held}（定时发送已暂停 / scheduled send held）", once=True
                 )
                 return
+            started = time.monotonic()
             result = await self.send(
                 date, platform=platform, audience=Audience(audience), only=only, detailed=False
             )
+            await self.report_send(result, time.monotonic() - started)
             log.info(
                 "scheduled send done platform=%s audience=%s date=%s summary=%s",
                 platform,

@@ -243,3 +243,29 @@ async def test_a_correction_killed_mid_way_then_rerun_sends_no_double_note(
         for name in ("ops", "sales"):
             notes = [m for m in server.messages_to(name) if "更正 / Correction" in m.text]
             assert len(notes) == 1, f"robot {name} got {len(notes)} notes"
+
+
+# -- reports to editors --------------------------------------------------------------------
+
+
+async def test_editors_get_one_summary_and_an_urgent_alert_once_an_hour(
+    telegram_server: TelegramTestServer, wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, telegram_server, wecom)
+    approve(core, DAY, "cli")
+    wecom.revoke("ops")  # the robot was removed from its group: gone, and a person must act
+    service = await started(core)
+    core.today = lambda: DAY  # type: ignore[method-assign]
+    try:
+        await service.scheduled_send("wecom", "channels", ())
+        await service.scheduled_send("wecom", "channels", ("ops",))  # again: no second alert
+    finally:
+        await service.stop(grace=1)
+    told = [m.text for m in telegram_server.messages_to(ALICE)]
+    alerts = [t for t in told if t.startswith("🚨")]
+    summaries = [t for t in told if t.startswith("📮")]
+    assert len(alerts) == 1 and "wecom:ops gone" in alerts[0]
+    assert "removed" in alerts[0] and "qyapi" not in alerts[0]
+    assert len(summaries) == 2
+    assert "1 target(s): sent 0, failed 0, gone 1" in summaries[0]
+    assert "1 × gone: wecom robot 'ops'" in summaries[0]
