@@ -269,3 +269,25 @@ async def test_editors_get_one_summary_and_an_urgent_alert_once_an_hour(
     assert len(summaries) == 2
     assert "1 target(s): sent 0, failed 0, gone 1" in summaries[0]
     assert "1 × gone: wecom robot 'ops'" in summaries[0]
+
+
+async def test_an_admin_approves_in_the_chat_by_user_id_and_others_cannot(
+    tmp_path: Path,
+) -> None:
+    from bot.chat.router import Commands
+    from bot.domain import ChatKind, IncomingMessage
+
+    core = editorial_core(tmp_path, None, None)
+    commands = Commands(
+        core, "telegram", dataclasses.replace(core.rules("telegram"), admins=frozenset({"42"}))
+    )
+
+    def said(user: str, text: str) -> IncomingMessage:
+        return IncomingMessage("telegram", user, ChatKind.PRIVATE, user, "Alice", text)
+
+    refused = await commands(said("7", "/approve 2026-11-27"))
+    assert status(core, DAY).state is BriefState.DRAFT and refused
+    replies = await commands(said("42", "/approve 2026-11-27"))
+    assert "已批准 2026-11-27" in replies[0].text
+    approved = status(core, DAY)
+    assert approved.state is BriefState.APPROVED and approved.approved_by == "telegram:42"

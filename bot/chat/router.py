@@ -508,6 +508,25 @@ class Commands:
             return self._reply(message, say("no_brief", self._lang(message)))
         return self.core.renderer.brief(brief, self.platform, self._limits())
 
+    async def approve(self, message: IncomingMessage, arg: str) -> Replies:
+        """An admin approves a day's brief as it is now (the schedule sends approved ones);
+        recorded with the admin's platform user id."""
+        from bot.editorial import approve
+
+        lang = self._lang(message)
+        parsed = self._admin_args(message, arg)
+        if isinstance(parsed, list):
+            return parsed
+        date = parsed[0] or latest_day(self.core.store, self.core.today())
+        if date is None:
+            return self._reply(message, say("no_brief", lang))
+        actor = f"{self.platform}:{message.user_id}"
+        try:
+            await asyncio.to_thread(approve, self.core, date, actor)
+        except BriefbotError as exc:
+            return self._reply(message, say("approve_failed", lang, error=str(exc)))
+        return self._reply(message, say("approved", lang, date=date.isoformat()))
+
     async def send(self, message: IncomingMessage, arg: str) -> Replies:
         lang = self._lang(message)
         parsed = self._admin_args(message, arg)
@@ -646,6 +665,14 @@ COMMANDS: tuple[ChatCommand, ...] = (
         "Preview a brief",
         args="[YYYY-MM-DD]",
         handler=Commands.preview,
+    ),
+    ChatCommand(
+        "approve",
+        True,
+        "批准简报",
+        "Approve a brief",
+        args="[YYYY-MM-DD]",
+        handler=Commands.approve,
     ),
     ChatCommand("stats", True, "统计", "Statistics", handler=Commands.stats),
 )

@@ -43,6 +43,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "expired": ("这组结果已过期，请重新搜索。", "These results have expired; search again."),
     "bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
     "sending": ("开始发送 {date} 的简报…", "Sending the brief of {date}…"),
+    "approved": (
+        "已批准 {date} 的简报，定时发送将照此内容发出。",
+        "Approved the brief of {date}: the schedule will send it as it is now.",
+    ),
+    "approve_failed": ("无法批准：{error}", "Cannot approve: {error}"),
     "sent": (
         "{date} 简报发送完成：成功 {sent}，失败 {failed}，跳过 {skipped}，待发 {pending}。",
         "Brief of {date} done: sent {sent}, failed {failed}, skipped {skipped}, pending {pending}.",
