@@ -291,3 +291,30 @@ async def test_an_admin_approves_in_the_chat_by_user_id_and_others_cannot(
     assert "已批准 2026-11-27" in replies[0].text
     approved = status(core, DAY)
     assert approved.state is BriefState.APPROVED and approved.approved_by == "telegram:42"
+
+
+@pytest.mark.integration
+async def test_a_wechat_group_gets_one_correction_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeChat cannot edit a sent message: each group that has the brief gets one 更正 note
+    with the corrected item, through the real wechaty client, and a rerun sends nothing."""
+    from tests.test_wechat_bot import running_bot
+    from tests.wechat_fixtures import OTHER_ROOM, ROOM
+
+    async with running_bot(tmp_path, monkeypatch) as wx:
+        await wx.service.send(DAY, platform="wechat")
+        before = {room: len(wx.texts_to(room)) for room in (ROOM, OTHER_ROOM)}
+        assert all(before.values())
+        items = wx.core.store.items_on(DAY)
+        fixed = dataclasses.replace(items[1], summary="更正：数字应为 1.5 倍，而非 1.7 倍。")
+        wx.core.store.upsert_items([fixed], source="correction")
+        report = await correct(wx.service, DAY)
+        assert [c.number for c in report.changes] == [2]
+        assert report.notes == 2 and report.edited == 0
+        assert (await correct(wx.service, DAY)).notes == 0
+        for room in (ROOM, OTHER_ROOM):
+            notes = wx.texts_to(room)[before[room] :]
+            assert len(notes) == 1, room
+            assert notes[0].startswith("【更正 / Correction】2026-11-27")
+            assert f"2. {fixed.title}" in notes[0] and "1.5 倍" in notes[0]
