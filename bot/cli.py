@@ -341,6 +341,30 @@ async def _send(args: argparse.Namespace, core: Core) -> SendResult:
     from bot.broadcast import Audience
     from bot.service import build_service, require_platforms, start_platforms
 
+    if args.dry_run:  # a plan needs the targets, not the platforms' credentials
+        from bot.broadcast import send_brief
+        from bot.platforms import specs
+
+        settings = core.settings
+        names = (
+            [args.platform]
+            if args.platform
+            else [
+                name
+                for name, entry in specs().items()
+                if entry.has_schedule(settings.platform(name), settings.secret_values(name))
+            ]
+        )
+        return await send_brief(
+            core,
+            None,
+            dict.fromkeys(names),
+            resolve_date(core, args.date),
+            audience=Audience(args.audience),
+            chat_ids=args.target or (),
+            force=args.force,
+            dry_run=True,
+        )
     wanted = [args.platform] if args.platform else None
     service = build_service(core, platforms=wanted, receive=False)
     if args.platform:
@@ -795,6 +819,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Handler = args.handler
         return handler(args, core)
+    except BrokenPipeError:
+        # `briefbot items --json | head`: the reader left; say nothing more (Python's recipe:
+        # point stdout at /dev/null so the interpreter's final flush does not fail again)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as exc:
         print(f"briefbot: {scrub(str(exc))}", file=sys.stderr)
         return 2

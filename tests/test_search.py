@@ -87,6 +87,17 @@ def test_hostile_queries_are_plain_text(store: Store) -> None:
     assert search(store, "   ") == []
 
 
+def test_control_characters_in_a_query_are_not_syntax_nor_stored(store: Store) -> None:
+    """A NUL byte matched every item on SQLite and failed on PostgreSQL (first wave)."""
+    seed(store)
+    assert search(store, "\x00") == [] and search(store, "\x01\x7f") == []
+    page = search_page(store, "芯片\x00")
+    assert list(page.query.terms) == ["芯片"]
+    assert page.total == search_page(store, "芯片").total > 0
+    store.count_query(" ".join(page.query.terms), found=True, day=DAY)
+    assert [c.query for c in store.query_counts(since=DAY)] == ["芯片"]
+
+
 def test_query_terms_are_folded_deduplicated_and_bounded() -> None:
     assert parse_query("  Foo  ＢＡＲ foo ").terms == ("foo", "bar")
     assert len(parse_query(" ".join(f"w{i}" for i in range(50)), max_length=500).terms) == 8

@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.domain import Item
-from bot.errors import ContentError
+from bot.errors import ContentError, StoreError
 from bot.ingest.document import ParsedDocument
 from bot.ingest.feed import fetch_feed, parse_feed
 from bot.ingest.files import discover, parse_file
+from bot.ingest.limits import check_items
 from bot.store import IngestCounts, Store, item_identity
 
 
@@ -65,7 +68,14 @@ def _store_document(
     store: Store, document: ParsedDocument, outcome: FileOutcome, *, source: str, prune: bool
 ) -> None:
     check_unique(document.items, outcome.path)
-    outcome.counts = store.upsert_items(document.items, source=source, prune=prune)
+    check_items(document.items, outcome.path)
+    try:
+        outcome.counts = store.upsert_items(document.items, source=source, prune=prune)
+    except StoreError as exc:
+        raise ContentError(f"cannot store it: {exc}", path=outcome.path) from exc
+    except SQLAlchemyError as exc:  # a value the database refuses: this file, not the others
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise ContentError(f"the database refused it: {reason}", path=outcome.path) from exc
     for info in document.briefs:
         store.save_brief_info(info, source=source)
     outcome.dates = sorted({item.date for item in document.items})

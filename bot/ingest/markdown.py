@@ -24,6 +24,7 @@ from bot.ingest.cleanup import (
     split_tags,
 )
 from bot.ingest.document import ParsedDocument
+from bot.ingest.limits import MAX_POSITION
 
 ITEM_KEYS = ("date", "title", "links", "tags", "section", "position")
 DAY_KEYS = ("date", "title", "publisher")
@@ -109,6 +110,10 @@ def _split_front_matter(text: str, path: str) -> _FrontMatter:
     yaml_lines = lines[1:index]
     try:
         data = yaml.load("\n".join(yaml_lines), Loader=_FrontMatterLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise ContentError(
+            "invalid YAML front matter: nested too deeply", path=path, line=2
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
@@ -176,8 +181,15 @@ def _parse_item_file(fm: _FrontMatter, lines: list[str]) -> ParsedDocument:
     if title is None:
         raise fm.error("title", "'title' is missing: a one-item file needs the item's headline")
     position = fm.data.get("position", 0)
-    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-        raise fm.error("position", f"'position' must be a whole number ≥ 0, got {position!r}")
+    if (
+        not isinstance(position, int)
+        or isinstance(position, bool)
+        or not 0 <= position <= MAX_POSITION
+    ):
+        raise fm.error(
+            "position",
+            f"'position' must be a whole number from 0 to {MAX_POSITION}, got {position!r}",
+        )
     body: list[str] = []
     for index in range(fm.body_start, len(lines)):
         line = clean_line(lines[index])

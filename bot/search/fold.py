@@ -1,7 +1,7 @@
 """Folding: the one form that both the index and a query are written in.
 
-NFKC (full-width → half-width, compatibility forms), case folding, and traditional →
-simplified Chinese character by character (擴散 → 扩散, 顯卡 → 显卡). The character table
+NFKC (full-width → half-width, compatibility forms), case folding, control characters
+dropped, and traditional → simplified Chinese character by character (擴散 → 扩散, 顯卡 → 显卡). The character table
 ``t2s.txt`` is generated from OpenCC's t2s conversion: OpenCC is not a dependency, only the
 table is shipped. Regional vocabulary (晶片 for 芯片, 軟體 for 软件) is not a character
 difference: that is what the alias table is for (:mod:`bot.search.aliases`).
@@ -18,8 +18,11 @@ TABLE = Path(__file__).with_name("t2s.txt")
 
 
 @functools.cache
-def _t2s() -> dict[int, str]:
-    table: dict[int, str] = {}
+def _t2s() -> dict[int, str | None]:
+    # control characters are nothing (a NUL in a query failed on PostgreSQL), whitespace a space
+    table: dict[int, str | None] = {
+        code: " " if chr(code) in "\t\n\r" else None for code in (*range(0x20), *range(0x7F, 0xA0))
+    }
     for line in TABLE.read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             continue
