@@ -23,8 +23,9 @@ def test_wechat_fixture_items_links_and_brief() -> None:
     assert {item.date for item in doc.items} == {DAY}
     first, second, third = doc.items
     assert first.title == "谷歌发布新一代TPU芯片，训练性能提升3倍"
+    # the headline's sentence is not repeated as the summary's first sentence
     assert first.paragraphs == [
-        "谷歌发布新一代TPU芯片，训练性能提升3倍。新芯片采用液冷设计。",
+        "新芯片采用液冷设计。",
         "据介绍，开发者可以阅读论文原文了解更多细节。",
     ]
     assert first.links == (Link("原文", "https://example.com/news/abc"),)
@@ -86,15 +87,14 @@ def test_original_inside_a_sentence_is_not_a_marker() -> None:
     )
     doc = parse_archive(text)
     assert len(doc.items) == 1
-    assert doc.items[0].paragraphs == [
-        "研究者建议阅读原文：其中有更多细节。",
-        "感兴趣的读者可以查看论文原文。",
-    ]
+    assert doc.items[0].title == "研究者建议阅读原文：其中有更多细节"
+    assert doc.items[0].paragraphs == ["感兴趣的读者可以查看论文原文。"]
 
 
 def test_label_with_colon_but_no_url_is_text() -> None:
     text = "原文：https://example.com/a\n据介绍：\n模型已经开源。\n" + FOOTER
-    assert parse_archive(text).items[0].paragraphs == ["据介绍：", "模型已经开源。"]
+    item = parse_archive(text).items[0]
+    assert (item.title, item.paragraphs) == ("据介绍", ["模型已经开源。"])
 
 
 def test_original_without_url_names_its_line() -> None:
@@ -194,3 +194,20 @@ def test_bytes_that_are_neither_utf8_nor_gb18030(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="cannot decode the file as UTF-8 or GB18030") as info:
         parse_file(path)
     assert info.value.path == str(path)
+
+
+def test_headlines_keep_abbreviations_and_end_markers_are_not_content() -> None:
+    text = (
+        "原文：https://example.com/a\n"
+        "U.S. regulators approved the first gene therapy for sickle cell. It costs $2M.\n"
+        "- END -\n"
+        "原文：https://example.com/b\n"
+        "Dr. Li and colleagues built a robot hand. It folds shirts.\n"
+        "—— END ——\n"
+        "（完）\n" + FOOTER
+    )
+    first, second = parse_archive(text).items
+    assert first.title == "U.S. regulators approved the first gene therapy for sickle cell"
+    assert first.paragraphs == ["It costs $2M."]
+    assert second.title == "Dr. Li and colleagues built a robot hand"
+    assert second.paragraphs == ["It folds shirts."]

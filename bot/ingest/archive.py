@@ -18,6 +18,7 @@ from bot.ingest.cleanup import (
     derive_title,
     normalize_url,
     split_lines,
+    without_headline,
 )
 from bot.ingest.document import ParsedDocument
 
@@ -25,6 +26,8 @@ _LABELLED_RE = re.compile(rf"^(?P<label>{LABEL_PATTERN})\s*[:：]\s*(?P<rest>.*)
 _TITLE_LINE_RE = re.compile(r"^原文标题\s*[:：]\s*(?P<rest>.*)$")
 _PUBLISHER_RE = re.compile(r"^文章出处\s*[:：]\s*(?P<rest>.*)$")
 _BRACKET_RE = re.compile(r"【(?P<tag>[^】]*)】\s*(?P<title>.*)$")
+# An article's end marker ("- END -", "—— END ——", "（完）"): layout, not content.
+_END_MARKER_RE = re.compile(r"^[\s\-—–_=~·*]*(?:END|完|全文完)[\s\-—–_=~·*]*$|^[（(]完[)）]$", re.I)
 
 
 @dataclass
@@ -128,8 +131,8 @@ def _split(lines: list[str], path: str) -> list[_Segment]:
             if extra := rest[len(url) :].strip(URL_TRAILING + " "):
                 draft.body.append(extra)
             continue
-        if in_footer or draft is None:
-            continue  # the article's header, or comment-box debris after its footer
+        if in_footer or draft is None or _END_MARKER_RE.match(line):
+            continue  # the article's header or end marker, or comment-box debris after it
         if labelled:
             rest = labelled["rest"]
             if not rest:
@@ -198,11 +201,12 @@ def parse_archive(text: str, *, path: str = "<input>") -> ParsedDocument:
                 )
             position = positions.get(date, 0)
             positions[date] = position + 1
+            title = derive_title(paragraphs[0])
             items.append(
                 Item(
                     date=date,
-                    title=derive_title(paragraphs[0]),
-                    summary="\n\n".join(paragraphs),
+                    title=title,
+                    summary="\n\n".join(without_headline(paragraphs, title)),
                     links=tuple(draft.links),
                     position=position,
                 )

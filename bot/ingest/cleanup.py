@@ -142,6 +142,46 @@ def split_tags(value: str) -> tuple[str, ...]:
 # ~40 Chinese characters and ~80 English ones.
 TITLE_MAX_WIDTH = 80
 _SENTENCE_END_RE = re.compile(r"[。！？!?；;]|\.(?=\s|$)|…+")
+# A full stop after these ends a word, not a sentence ("U.S. regulators", "Dr. Li").
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "vs",
+        "etc",
+        "no",
+        "fig",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "govt",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ]
+)
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _CLAUSE_END_RE = re.compile(r"[，,：:]\s*|\s+[-–—]+\s+|——")
 # Without a word segmenter, these characters are the likeliest word boundaries in a long run
 # of Chinese: a cut before 的/与/和/并/及/将 or after 了 rarely splits a word.
@@ -164,11 +204,46 @@ def _strip_title(text: str) -> str:
     return text
 
 
+def _ends_sentence(text: str, match: re.Match[str]) -> bool:
+    """Whether a sentence-end match is one: not the full stop of "U.S." or "Dr."."""
+    if match.group() != ".":
+        return True
+    word = _WORD_BEFORE_RE.search(text[: match.start()])
+    if word is None:
+        return True
+    token = word.group(1)
+    # "U.S", "e.g", "a.m": letters with inner full stops
+    if "." in token:
+        return False
+    return token.lower() not in _ABBREVIATIONS
+
+
+def _sentence_end(paragraph: str) -> re.Match[str] | None:
+    for match in _SENTENCE_END_RE.finditer(paragraph):
+        if _ends_sentence(paragraph, match):
+            return match
+    return None
+
+
 def first_sentence(paragraph: str) -> str:
     """The paragraph's first sentence, without its closing punctuation."""
-    match = _SENTENCE_END_RE.search(paragraph)
+    match = _sentence_end(paragraph)
     sentence = paragraph if match is None else paragraph[: match.start()]
     return _strip_title(sentence) or _strip_title(paragraph)
+
+
+def without_headline(paragraphs: list[str], title: str) -> list[str]:
+    """The summary's paragraphs without the sentence the headline was made of: readers
+    would see it twice. Kept when the headline is only part of that sentence, or when
+    nothing else would be left."""
+    first = paragraphs[0].strip()
+    match = _sentence_end(first)
+    sentence = first if match is None else first[: match.start()]
+    if _strip_title(sentence) != title:
+        return paragraphs
+    rest = first[match.end() :].strip() if match is not None else ""
+    remaining = ([rest] if rest else []) + paragraphs[1:]
+    return remaining or paragraphs
 
 
 def _cut_at_word(text: str, limit: int) -> str:
