@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -320,32 +321,75 @@ def _build(cls: type, data: Mapping[str, Any], where: str, section: str) -> Any:
             )
         else:
             kwargs[key] = _coerce(value, str(known[key].type), f"{where}: [{section}] {key}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required field of a table is missing
-        raise ConfigError(f"{where}: [{section}] {exc}") from exc
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in kwargs
+    ]
+    if missing:  # a required field of a table: "[[telegram.channels]] entry 2 needs chat"
+        table, _, index = section.partition("[")
+        entry = f"[[{table}]] entry {int(index.rstrip(']')) + 1}" if index else f"[{table}]"
+        raise ConfigError(f"{where}: {entry} needs {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+# BRIEFBOT_* variables that are not settings: the config file's path, the console's cookie
+# key, and the test suite's PostgreSQL database.
+_OTHER_ENV = frozenset({"CONFIG", "CONSOLE_SECRET", "TEST_DATABASE_URL"})
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """BRIEFBOT_<SECTION>_<KEY> values, checked here so an error names the variable."""
+    """BRIEFBOT_<SECTION>_<KEY> values, checked here so an error names the variable. A
+    BRIEFBOT_* variable that is neither a setting nor a secret is an error, as a misspelt
+    key in the file is: a typo must not silently leave a default in place."""
+    from bot.platforms import specs
+
     sections = _sections()
+    secrets = {env for spec in specs().values() for env in spec.secret_env}
+    prefixes = tuple(p for spec in specs().values() for p in spec.secret_prefixes)
     out: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX) :]
+        if rest in _OTHER_ENV or name in secrets or (prefixes and name.startswith(prefixes)):
+            continue
         if rest in _ENV_ALIASES:
             section, key = _ENV_ALIASES[rest]
         else:
-            section, _, key = rest.lower().partition("_")
-            if section not in sections or not key:
-                continue
-            names = {f.name for f in fields(sections[section])}
-            if key not in names or key in _table_lists(section):
-                continue
+            section, key = _env_setting(rest, sections)
+            if not key:
+                raise ConfigError(_unknown_variable(name, sections, secrets))
         annotation = {f.name: str(f.type) for f in fields(sections[section])}[key]
         out.setdefault(section, {})[key] = _coerce(value, annotation, f"${name}")
     return out
+
+
+def _env_setting(rest: str, sections: Mapping[str, type]) -> tuple[str, str]:
+    """The (section, key) a variable's name after BRIEFBOT_ sets, or ("", "")."""
+    lowered = rest.lower()
+    for section, cls in sections.items():
+        if lowered.startswith(f"{section}_"):
+            key = lowered[len(section) + 1 :]
+            names = {f.name for f in fields(cls)}
+            if key in names and key not in _table_lists(section):
+                return section, key
+    return "", ""
+
+
+def _unknown_variable(name: str, sections: Mapping[str, type], secrets: set[str]) -> str:
+    import difflib
+
+    known = [f"{ENV_PREFIX}{rest}" for rest in (*_OTHER_ENV, *_ENV_ALIASES)] + sorted(secrets)
+    known += [
+        f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}"
+        for section, cls in sections.items()
+        for f in fields(cls)
+        if f.name not in _table_lists(section)
+    ]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    hint = f": did you mean {close[0]}?" if close else " (see config/briefbot.toml)"
+    return f"${name} is not a briefbot setting{hint}"
 
 
 def _move_settings(sections: dict[str, Any], source: str) -> None:
@@ -399,15 +443,37 @@ def load_settings(
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = dict(value)
     _move_settings(sections, source)
-    for section, values in _env_overrides(env).items():
+    overrides = _env_overrides(env)
+    for section, values in overrides.items():
         sections.setdefault(section, {}).update(values)
     built = {name: _build(cls, sections.get(name, {}), source, name) for name, cls in known.items()}
     core = {name: built.pop(name) for name in _SECTIONS}
     settings = Settings(**core, platforms=built, secrets=read_secrets(env), source=source)
     _zone(settings.brief.timezone, "[brief] timezone")
     _zone(settings.schedule.timezone, "[schedule] timezone")
-    _check_ranges(settings, source)
+    from_env = {(section, key) for section, values in overrides.items() for key in values}
+    _check_ranges(settings, source, from_env)
+    _check_title_pattern(settings.brief.title_pattern, source, from_env)
     return settings
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+TITLE_PLACEHOLDERS = ("yyyymmdd", "date", "headlines")
+
+
+def _check_title_pattern(pattern: str, source: str, from_env: set[tuple[str, str]]) -> None:
+    for name in _PLACEHOLDER.findall(pattern):
+        if name not in TITLE_PLACEHOLDERS:
+            where = _where(source, "brief", "title_pattern", from_env)
+            known = ", ".join(f"{{{p}}}" for p in TITLE_PLACEHOLDERS)
+            raise ConfigError(f"{where}: unknown placeholder {{{name}}} (use {known})")
+
+
+def _where(source: str, section: str, name: str, from_env: set[tuple[str, str]]) -> str:
+    """Where a setting's value came from: its environment variable, or the file."""
+    if (section, name) in from_env:
+        return f"${ENV_PREFIX}{section.upper()}_{name.upper()}"
+    return f"{source}: [{section}] {name}"
 
 
 # (section, setting, smallest allowed value, whether that value itself is allowed)
@@ -427,7 +493,9 @@ _RANGES = (
 )
 
 
-def _check_ranges(settings: Settings, source: str) -> None:
+def _check_ranges(
+    settings: Settings, source: str, from_env: set[tuple[str, str]] | None = None
+) -> None:
     from bot.platforms import specs
 
     checks: list[tuple[Any, str, str, float, bool]] = [
@@ -440,7 +508,8 @@ def _check_ranges(settings: Settings, source: str) -> None:
         value = getattr(values, name)
         if value < low or (value == low and not inclusive):
             bound = f"at least {low}" if inclusive else f"greater than {low}"
-            raise ConfigError(f"{source}: [{section}] {name} must be {bound}, got {value}")
+            where = _where(source, section, name, from_env or set())
+            raise ConfigError(f"{where} must be {bound}, got {value}")
     for platform, spec in specs().items():
         spec.validate(settings.platform(platform), source)
     site = settings.site

@@ -129,3 +129,42 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
 def test_non_finite_numbers_are_refused(value: str) -> None:
     with pytest.raises(ConfigError, match="finite"):
         load_settings(None, environ={"BRIEFBOT_WECHAT_GLOBAL_RATE": value})
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        # a misspelt variable is reported, as a misspelt key in the file is
+        ("", {"BRIEFBOT_TELEGRAM_GLOBALRATE": "3"}, "did you mean BRIEFBOT_TELEGRAM_GLOBAL_RATE?"),
+        ("", {"BRIEFBOT_TELGRAM_TOKEN": "x"}, "did you mean BRIEFBOT_TELEGRAM_TOKEN?"),
+        # a range error names where the value came from
+        ("", {"BRIEFBOT_DELIVERY_MAX_ATTEMPTS": "0"}, "$BRIEFBOT_DELIVERY_MAX_ATTEMPTS must be"),
+        ('[brief]\ntitle_pattern = "{foo} {date}"\n', {}, "unknown placeholder {foo}"),
+        (
+            '[[telegram.channels]]\nschedule = "08:00"\n',
+            {},
+            "[[telegram.channels]] entry 1 needs chat",
+        ),
+    ],
+)
+def test_mistakes_in_settings_are_named(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cfg, environ=env)
+    assert message in str(raised.value)
+    assert "TypeError" not in str(raised.value)
+    if env:  # the variable is named, not the file it did not come from
+        assert "b.toml" not in str(raised.value)
+
+
+def test_variables_that_are_not_settings_are_accepted(tmp_path: Path) -> None:
+    env = {
+        "BRIEFBOT_TEST_DATABASE_URL": "postgresql://x",
+        "BRIEFBOT_CONSOLE_SECRET": "s",
+        "BRIEFBOT_WECOM_WEBHOOK_OPS": "key",
+        "BRIEFBOT_DATABASE_URL": "sqlite:///x.db",
+    }
+    assert load_settings(None, environ=env).store.url == "sqlite:///x.db"
