@@ -574,7 +574,7 @@ def cmd_run(args: argparse.Namespace, core: Core) -> int:
     from bot.service import build_service, run_until_signalled
 
     service = build_service(core)
-    if not service.platforms and not core.settings.site.listen:
+    if not (service.platforms or core.settings.site.listen or core.settings.console.listen):
         raise ConfigError(
             "no platform is configured: "
             + "; ".join(f"{name}: {hint}" for name, hint in _missing(core))
@@ -678,8 +678,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "correct",
-        help="after a brief went out: edit its messages in place (Telegram), else send a "
-        "correction note, once per target",
+        help="after a brief went out: edit its messages in place where the platform can, "
+        "else send a correction note, once per target",
     )
     p.add_argument("--date", type=parse_date, help="YYYY-MM-DD (default: latest day with items)")
     p.add_argument("--dry-run", action="store_true", help="show what would be corrected")
@@ -778,6 +778,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(handler=cmd_site)
 
+    from bot.console.cli import add_parser as add_console_parser
+
+    add_console_parser(sub)
+
     p = sub.add_parser("run", help="run the bots and the schedule until SIGINT/SIGTERM")
     p.set_defaults(handler=cmd_run)
 
@@ -803,7 +807,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         # `run` logs its events; the demo's transcript is its output, so only errors show
-        default_level = {"run": "INFO", "demo": "ERROR"}.get(args.verb, "WARNING")
+        default_level = {"run": "INFO", "console": "INFO", "demo": "ERROR"}.get(
+            args.verb, "WARNING"
+        )
         setup_logging(
             default_level if args.log_level is None else args.log_level,
             secrets=settings.all_secrets(),

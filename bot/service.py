@@ -45,6 +45,8 @@ class Service:
     _sends: set[asyncio.Task[Any]] = field(default_factory=set)
     # the public archive ([site] listen): bot.site.server.SiteServer once started
     site: Any = None
+    # the editors' console ([console] listen): bot.console.server.ConsoleServer once started
+    console: Any = None
     _site_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # notices told once by this process (notify_editors(once=True))
     _told: set[str] = field(default_factory=set)
@@ -300,6 +302,8 @@ class Service:
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop scheduling; let sends in flight finish for ``grace`` seconds, then cancel
         them (the ledger keeps what they had not sent for the next start)."""
+        if self.console is not None:  # no new edits, approvals or test sends while stopping
+            await self.console.stop()
         if self.scheduler is not None:
             self.scheduler.pause()  # no new runs; shutting it down would cancel running ones
         if self._sends:
@@ -410,6 +414,10 @@ async def start_service(
     await start_platforms(service)
     if site_dir is not None and service.core.settings.site.listen:
         await start_site(service, site_dir)
+    if service.core.settings.console.listen:
+        from bot.console.server import start_console
+
+        service.console = await start_console(service)
     if schedule:
         from bot.scheduler import BriefScheduler, schedule_entries
 

@@ -77,6 +77,7 @@ def store(store_url: str) -> Iterator[Store]:
 # `pytest -m "not integration"` is the fast tier (seconds); CI runs both.
 INTEGRATION_MODULES = {
     "test_cli",
+    "test_console_browser",
     "test_large_fanout",
     "test_packaging",
     "test_pacing_at_server",

@@ -67,8 +67,20 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         "status",
         "stats",
         "demo",
+        "approve",
+        "correct",
+        "site",
+        "console",
     } <= set(verbs)
-    for verb in [*verbs, "subscribers list", "subscribers add", "subscribers remove"]:
+    actions = [
+        "subscribers list",
+        "subscribers add",
+        "subscribers remove",
+        "site build",
+        "console add-admin",
+        "console list-admins",
+    ]
+    for verb in [*verbs, *actions]:
         with pytest.raises(SystemExit) as info:
             main([*verb.split(), "--help"])
         assert info.value.code == 0
