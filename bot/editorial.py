@@ -112,10 +112,10 @@ def mark_published(core: Core, date: dt.date) -> BriefStatus:
     return published
 
 
-def after_ingest(core: Core, dates: list[dt.date]) -> list[str]:
+def after_ingest(core: Core, dates: list[dt.date], *, actor: str = "ingest") -> list[str]:
     """What a change to these days' items did to their briefs, as warnings for the editor:
     an approved brief whose content changed is a draft again; a published one needs a
-    correction."""
+    correction. ``actor`` made the change (the audit log says who unapproved it)."""
     warnings: list[str] = []
     for date in sorted(set(dates)):
         stored = core.store.brief_status(date)
@@ -128,7 +128,7 @@ def after_ingest(core: Core, dates: list[dt.date]) -> list[str]:
         day = date.isoformat()
         if stored.state is BriefState.APPROVED:
             core.store.save_brief_status(replace(stored, state=BriefState.DRAFT))
-            core.store.audit("ingest", "unapprove", day, reason="content changed")
+            core.store.audit(actor, "unapprove", day, reason="content changed")
             warnings.append(
                 f"the brief of {day} was approved by {stored.approved_by}; its content changed, "
                 f"so it is a draft again: check it and approve it again (briefbot approve --date {day})"

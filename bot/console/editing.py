@@ -194,10 +194,10 @@ def _audit(s: Session, actor: str, action: str, date: dt.date, **detail: Any) ->
     return entry.id
 
 
-def _after(core: Core, date: dt.date) -> list[str]:
+def _after(core: Core, date: dt.date, actor: str) -> list[str]:
     from bot.editorial import after_ingest
 
-    return after_ingest(core, [date])
+    return after_ingest(core, [date], actor=actor)
 
 
 def _renumber(s: Session, date: dt.date) -> list[ItemRow]:
@@ -240,7 +240,7 @@ def edit_item(core: Core, date: dt.date, item_id: int, form: ItemForm, actor: st
             before=item_json(before),
             after=item_json(after),
         )
-    return Change(f"saved: {after.title}", _after(core, date))
+    return Change(f"saved: {after.title}", _after(core, date, actor))
 
 
 def add_item(core: Core, date: dt.date, form: ItemForm, actor: str) -> Change:
@@ -254,7 +254,7 @@ def add_item(core: Core, date: dt.date, form: ItemForm, actor: str) -> Change:
         s.add(row)
         s.flush()
         _audit(s, actor, "add_item", date, item_id=row.id, item=item_json(item))
-    return Change(f"added: {item.title}", _after(core, date))
+    return Change(f"added: {item.title}", _after(core, date, actor))
 
 
 def move_item(core: Core, date: dt.date, item_id: int, offset: int, actor: str) -> Change:
@@ -278,7 +278,7 @@ def move_item(core: Core, date: dt.date, item_id: int, offset: int, actor: str) 
             title=row.title,
             **{"from": index, "to": to},
         )
-    return Change(f"moved to place {to + 1}: {row.title}", _after(core, date))
+    return Change(f"moved to place {to + 1}: {row.title}", _after(core, date, actor))
 
 
 def delete_item(core: Core, date: dt.date, item_id: int, actor: str) -> Change:
@@ -291,7 +291,7 @@ def delete_item(core: Core, date: dt.date, item_id: int, actor: str) -> Change:
             s, actor, "delete_item", date, item_id=row.id, item=item_json(item), source=row.source
         )
         _renumber(s, date)
-    return Change(f"deleted: {item.title}", _after(core, date), undo_id=undo)
+    return Change(f"deleted: {item.title}", _after(core, date, actor), undo_id=undo)
 
 
 def _deleted(s: Session, date: dt.date, audit_id: int) -> tuple[Item, str] | None:
@@ -339,4 +339,4 @@ def undo_delete(core: Core, date: dt.date, audit_id: int, actor: str) -> Change:
         s.add(row)
         s.flush()
         _audit(s, actor, "restore_item", date, item_id=row.id, undo_of=audit_id, title=item.title)
-    return Change(f"restored: {item.title}", _after(core, date))
+    return Change(f"restored: {item.title}", _after(core, date, actor))
