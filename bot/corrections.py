@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.broadcast import render_for_target
 from bot.domain import BriefState, DeliveryStatus, Item, OutgoingMessage, Target
 from bot.editorial import content_hash, current_brief, snapshot_of
 from bot.errors import DeliveryError, NothingToSend, PermanentFailure, UsageError
@@ -182,7 +183,8 @@ async def _correct_target(
     steps: list[OutgoingMessage]
     edits = spec(target.platform).edits_messages and row.message_ids
     if edits:
-        parts = core.renderer.brief(brief, target.platform, limits)
+        # what this target got: the platform's presentation, or a reader's own items
+        parts = await asyncio.to_thread(render_for_target, core, brief, target)
         steps = [
             replace(part, edit=message_id)
             for part, message_id in zip(parts, row.message_ids, strict=False)

@@ -115,6 +115,11 @@ class OutgoingMessage:
     ``reply_to`` threads it under that message; ``edit`` replaces the text of that message
     (sent by the bot) instead of sending a new one; ``buttons`` are shown under it on
     platforms that have buttons (:attr:`bot.platforms.base.ChatRules.buttons`).
+
+    ``silent`` arrives without a notification where the platform can do that (parts 2..N of
+    a brief: a brief of N parts rings once); ``pin`` marks a brief's first part, which a
+    chat configured to pin briefs pins; ``private`` goes to the asker's private chat rather
+    than to the group or channel they pressed a button in (a reader's own copy).
     """
 
     text: str
@@ -123,6 +128,9 @@ class OutgoingMessage:
     reply_to: str | None = None
     edit: str | None = None
     buttons: tuple[Button, ...] = ()
+    silent: bool = False
+    pin: bool = False
+    private: bool = False
 
 
 class ChatKind(StrEnum):

@@ -3,10 +3,16 @@
 Jobs reference the module-level :func:`run_scheduled_send` (PTB JobQueue jobs cannot be
 pickled); it finds the running service through a per-process registry. The delivery
 ledger, not the scheduler, guarantees that a restart never sends a brief twice.
+
+Readers who chose their own time (``/time 07:30`` in their ``/tz``) need no job each: one
+job per platform runs every minute (:func:`run_readers`), asks the store which readers'
+time has come (within ``misfire_grace``, so a restart catches up), are not paused and have
+not had today's brief, and sends it to those, through the same send as every schedule.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -28,12 +34,20 @@ from bot.store import Store
 log = logging.getLogger("briefbot.scheduler")
 
 JOB_PREFIX = "brief:"
+# the minute jobs of readers with a time of their own, one per platform ("readers:telegram");
+# not "brief:": they follow the platforms, not the configured schedules
+READERS_PREFIX = "readers:"
 JOBS_TABLE = "apscheduler_jobs"
 _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
+# A minute job that starts later than this (a busy loop, a restart) is skipped: the next
+# minute's run looks back over misfire_grace anyway.
+READERS_MISFIRE = 50
 
 # The scheduled-send callback of the service running in this process, by registry key.
 ScheduledSend = Callable[[str, str, Sequence[str]], Awaitable[None]]
 _registry: dict[str, ScheduledSend] = {}
+# The schedulers running in this process, by registry key (the minute jobs find them here).
+_schedulers: dict[str, BriefScheduler] = {}
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,15 @@ async def run_scheduled_send(
     await send(platform, audience, only)
 
 
+async def run_readers(registry_key: str, platform: str) -> None:
+    """The minute job's callable: send today's brief to the readers whose time has come."""
+    scheduler = _schedulers.get(registry_key)
+    if scheduler is None:
+        log.error("no running service for the readers' job key=%s", registry_key)
+        return
+    await scheduler.send_due_readers(platform)
+
+
 class BriefScheduler:
     """An AsyncIOScheduler whose jobs live in the store's database and follow the config."""
 
@@ -169,12 +192,15 @@ class BriefScheduler:
             },
             timezone=ZoneInfo(settings.schedule.timezone),
         )
+        self.store = store
         _registry[registry_key] = send
+        _schedulers[registry_key] = self
 
     def start(self, entries: Sequence[ScheduleEntry]) -> None:
         """Load stored jobs, apply the config to them, then let due jobs run."""
         self.scheduler.start(paused=True)
         self.sync(entries)
+        self.sync_readers(sorted({e.platform for e in entries if e.audience == "subscribers"}))
         self.scheduler.resume()
         for job in self.scheduler.get_jobs():
             log.info("scheduled job=%s next=%s", job.id, job.next_run_time)
@@ -219,6 +245,55 @@ class BriefScheduler:
             )
             log.info("job=%s set to %s", entry.job_id, entry.schedule)
 
+    def sync_readers(self, platforms: Sequence[str]) -> None:
+        """One every-minute job per platform with subscribers; stale ones removed."""
+        wanted = {f"{READERS_PREFIX}{name}": name for name in platforms}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(READERS_PREFIX) and job.id not in wanted:
+                job.remove()
+        tz = ZoneInfo(self.settings.schedule.timezone)
+        for job_id, platform in wanted.items():
+            kwargs = {"registry_key": self.registry_key, "platform": platform}
+            existing = self.scheduler.get_job(job_id)
+            if existing is not None and existing.kwargs == kwargs:
+                continue
+            self.scheduler.add_job(
+                run_readers,
+                trigger=CronTrigger(minute="*", timezone=tz),
+                id=job_id,
+                name=job_id,
+                kwargs=kwargs,
+                replace_existing=True,
+                misfire_grace_time=READERS_MISFIRE,
+            )
+
+    async def send_due_readers(self, platform: str, now: dt.datetime | None = None) -> list[str]:
+        """Send today's brief (the day in ``[brief] timezone``) to the readers of
+        ``platform`` whose own time fell within the last ``misfire_grace`` seconds and who
+        have not had it; returns their chat ids. Nothing is sent, and no one is told, when
+        nobody is due or the day has no items (the platform's own schedule reports that)."""
+        now = now or dt.datetime.now(dt.UTC)
+        today = now.astimezone(ZoneInfo(self.settings.brief.timezone)).date()
+        due = await asyncio.to_thread(
+            self.store.due_readers,
+            platform,
+            now,
+            today,
+            window=float(self.settings.schedule.misfire_grace),
+            default_timezone=self.settings.schedule.timezone,
+        )
+        if not due:
+            return []
+        if not await asyncio.to_thread(self.store.items_on, today):
+            log.info("readers due platform=%s count=%d: no items on %s", platform, len(due), today)
+            return []
+        send = _registry.get(self.registry_key)
+        if send is None:
+            return []
+        log.info("readers due platform=%s count=%d date=%s", platform, len(due), today)
+        await send(platform, "subscribers", due)
+        return due
+
     def next_runs(self) -> dict[str, dt.datetime | None]:
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
 
@@ -230,6 +305,8 @@ class BriefScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         _registry.pop(self.registry_key, None)
+        if _schedulers.get(self.registry_key) is self:
+            del _schedulers[self.registry_key]
 
 
 def next_runs_from_config(

@@ -90,8 +90,12 @@ class Service:
         if result.report is not None and result.summary().get("sent"):
             from bot.editorial import mark_published
 
-            await asyncio.to_thread(mark_published, self.core, date)
-            await self.rebuild_site()  # the day is published now: the archive shows it
+            before = await asyncio.to_thread(self.core.store.brief_status, date)
+            published = await asyncio.to_thread(mark_published, self.core, date)
+            if before is None or before.state is not published.state:
+                # the day is published now: the archive shows it (once, not after each of
+                # the day's many sends to readers at their own times)
+                await self.rebuild_site()
         return result
 
     async def test_send(self, date: dt.date, actor: str = "cli") -> int:
@@ -164,16 +168,26 @@ class Service:
         most once an hour."""
         from bot.reports import send_summary
 
-        if not self.core.settings.editors.chat:
-            return  # without an editors' chat, admins already get the chat's own summary
         text, urgent = send_summary(result, seconds)
+        if urgent:
+            await self.alert_editors("🚨 briefbot needs a person:", urgent)
+        if self.core.settings.editors.chat:  # without one, an admin's /send has its own reply
+            await self.notify_editors(text)
+
+    async def alert_editors(self, heading: str, causes: Sequence[str] = ()) -> None:
+        """Tell the editors about failures that need a person at once; each cause (or the
+        heading alone) at most once every ALERT_EVERY seconds."""
         now = time.monotonic()
-        fresh = [p for p in urgent if now - self._alerted.get(p, -ALERT_EVERY) >= ALERT_EVERY]
-        for problem in fresh:
-            self._alerted[problem] = now
+        fresh = [
+            cause
+            for cause in (causes or [heading])
+            if now - self._alerted.get(cause, -ALERT_EVERY) >= ALERT_EVERY
+        ]
+        for cause in fresh:
+            self._alerted[cause] = now
         if fresh:
-            await self.notify_editors("🚨 briefbot needs a person:\n" + "\n".join(fresh[:10]))
-        await self.notify_editors(text)
+            lines = [heading] if causes else []
+            await self.notify_editors("\n".join([*lines, *fresh[:10]]))
 
     async def scheduled_send(self, platform: str, audience: str, only: Sequence[str]) -> None:
         """What a schedule runs: today's brief (in the brief's time zone) to its targets."""
@@ -210,7 +224,11 @@ class Service:
             )
         except Exception as exc:
             log.exception("scheduled send failed platform=%s", platform)
-            await self.notify_admins(platform, scrub(f"⚠️ briefbot: scheduled send failed: {exc}"))
+            # told to the editors (maybe on another platform: this one's token may be what
+            # failed), each cause at most once an hour
+            await self.alert_editors(
+                scrub(f"⚠️ briefbot: scheduled send on {platform} failed: {exc}")
+            )
         finally:
             if task is not None:
                 self._sends.discard(task)

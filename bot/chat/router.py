@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
+import re
 import secrets
 import time
+import zoneinfo
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.brief import assemble_brief
+from bot.broadcast import MAX_TOPICS, canonical_topics, personal_brief
 from bot.chat.cooldowns import Cooldowns
 from bot.chat.texts import language_of, say
 from bot.core import Core
@@ -34,7 +38,10 @@ from bot.logs import log_id, scrub
 from bot.platforms.base import ChatRules, Limits
 from bot.reports import latest_day, platform_status
 from bot.search import SearchPage
+from bot.search.fold import fold
 from bot.search.snippet import plain
+from bot.search.tokens import parse_query
+from bot.store.subscribers import Subscriber
 
 log = logging.getLogger("briefbot.chat")
 
@@ -83,6 +90,13 @@ MORE_WORDS = ("更多", "more", "next", "下一页")
 RECENT_SECONDS = 15 * 60.0
 RECENT_MAX = 2000
 PAGES_MAX = 5000
+# a reader's time of day (24-hour clock, ":" or the full-width "：") and how long a pause is
+_TIME = re.compile(r"^(\d{1,2})[:：](\d{2})$")
+_PAUSE = re.compile(r"^(\d{1,3})\s*([dw天周])$")
+CLEAR_WORDS = frozenset({"off", "clear", "none", "-", "关闭", "取消", "默认"})
+MAX_PAUSE_DAYS = 366
+# the actions of the buttons under /start, a subscription and the settings
+MENU_ACTIONS = ("sub", "unsub", "latest", "settings")
 
 
 @dataclass(frozen=True)
@@ -212,7 +226,7 @@ class Commands:
         """/start, and deep links: t.me/<bot>?start=subscribe arrives as "/start subscribe"."""
         if arg.strip().lower() == "subscribe":
             return await self.subscribe(message)
-        return await self.help(message)
+        return self._with_menu(message, await self.help(message))
 
     async def help(self, message: IncomingMessage, _arg: str = "") -> Replies:
         lang = self._lang(message)
@@ -223,35 +237,240 @@ class Commands:
             if c.name not in ("start", "help") and (not c.admin or self.is_admin(message))
         ]
         return self.core.renderer.text(
-            self.platform, "help.j2", self._limits(), lang=lang, commands=rows
+            self.platform, "help.j2", self._limits(), lang=lang, commands=rows, prefix=p
         )
 
-    async def subscribe(self, message: IncomingMessage, _arg: str = "") -> Replies:
-        return await self._subscription(message, subscribe=True)
-
-    async def unsubscribe(self, message: IncomingMessage, _arg: str = "") -> Replies:
-        return await self._subscription(message, subscribe=False)
-
-    async def _subscription(self, message: IncomingMessage, *, subscribe: bool) -> Replies:
+    async def subscribe(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/subscribe, and /subscribe 芯片 开源: only the items about those topics (added to
+        the reader's topics; /unsubscribe 芯片 drops one)."""
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
         lang = self._lang(message)
-        if message.chat_kind is not ChatKind.PRIVATE:
-            allowed = self.chat_admin is not None and await self.chat_admin(
-                message.chat_id, message.user_id
-            )
-            if not allowed:
-                return self._reply(message, say("group_admin_only", lang))
+        p = self.rules.command_prefix
         store = self.core.store
-        if subscribe:
-            kind = (
-                TargetKind.SUBSCRIBER if message.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+        words = arg.split()
+        for word in words:
+            if not parse_query(word, aliases=self.core.aliases).groups:
+                return self._reply(message, say("bad_topic", lang, topic=word[:32]))
+        current = store.subscriber(self.platform, message.chat_id)
+        had = current.topics if current is not None and current.active else ()
+        topics = canonical_topics([*had, *words]) if words else had
+        if len(topics) > MAX_TOPICS:
+            return self._reply(message, say("too_many_topics", lang, max=MAX_TOPICS))
+        kind = TargetKind.SUBSCRIBER if message.chat_kind is ChatKind.PRIVATE else TargetKind.GROUP
+        added = store.add_subscriber(
+            self.platform, message.chat_id, kind, name=message.user_name, language=lang
+        )
+        if added:  # a new subscription starts afresh: every item (unless asked), not paused
+            store.set_topics(self.platform, message.chat_id, topics)
+            store.pause_subscriber(self.platform, message.chat_id, None)
+        elif words:
+            store.set_topics(self.platform, message.chat_id, topics)
+        if words:
+            text = say("topics_set", lang, topics=_listed(topics, lang), prefix=p)
+        else:
+            text = say("subscribed" if added else "already_subscribed", lang, prefix=p)
+            if topics:
+                text += "\n" + say("topics_list", lang, topics=_listed(topics, lang))
+        return self._with_menu(message, self._reply(message, text))
+
+    async def unsubscribe(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/unsubscribe stops the brief; /unsubscribe 芯片 drops that topic only."""
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
+        lang = self._lang(message)
+        store = self.core.store
+        words = arg.split()
+        if not words:
+            left = store.deactivate_subscriber(self.platform, message.chat_id, "unsubscribed")
+            return self._reply(message, say("unsubscribed" if left else "not_subscribed", lang))
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("not_subscribed", lang))
+        dropped = {fold(word) for word in words}
+        removed = [t for t in current.topics if fold(t) in dropped]
+        if not removed:
+            return self._reply(message, say("topic_not_found", lang, topics=" ".join(words)[:64]))
+        kept = tuple(t for t in current.topics if fold(t) not in dropped)
+        store.set_topics(self.platform, message.chat_id, kept)
+        text = say("topic_removed", lang, removed=_listed(removed, lang))
+        if kept:
+            text += say("topics_left", lang, topics=_listed(kept, lang))
+        else:
+            text += say("topics_all_removed", lang)
+        return self._reply(message, text)
+
+    async def topics(self, message: IncomingMessage, _arg: str = "") -> Replies:
+        lang = self._lang(message)
+        p = self.rules.command_prefix
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        if not current.topics:
+            return self._reply(message, say("topics_none", lang, prefix=p))
+        return self._reply(message, say("topics_list", lang, topics=_listed(current.topics, lang)))
+
+    async def time_of_day(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/time 07:30: the reader's own time of day (in their /tz, else the schedule's zone);
+        /time off: the platform's time for everyone again."""
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
+        lang = self._lang(message)
+        p = self.rules.command_prefix
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        zone = current.timezone or self._default_zone()
+        arg = arg.strip()
+        if arg.lower() in CLEAR_WORDS:
+            self.core.store.set_send_time(self.platform, message.chat_id, None)
+            text = say("time_cleared", lang, time=self._schedule(), zone=self._default_zone())
+            return self._reply(message, text)
+        parsed = _time_of_day(arg)
+        if parsed is None:
+            return self._reply(message, say("time_usage", lang, prefix=p))
+        self.core.store.set_send_time(self.platform, message.chat_id, parsed)
+        text = say("time_set", lang, time=parsed, zone=zone)
+        if current.timezone is None:  # the Bot API does not say where a user is: ask
+            text += "\n" + say("time_ask_zone", lang, zone=zone, prefix=p)
+        return self._reply(message, text)
+
+    async def time_zone(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/tz Europe/Berlin: the zone the reader's /time is in (an IANA name)."""
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
+        lang = self._lang(message)
+        p = self.rules.command_prefix
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        if not arg.strip():
+            return self._reply(message, say("tz_usage", lang, prefix=p))
+        zone = zone_named(arg)
+        if zone is None:
+            return self._reply(message, say("tz_unknown", lang, zone=arg.strip()[:64]))
+        self.core.store.set_timezone(self.platform, message.chat_id, zone)
+        now = dt.datetime.now(zoneinfo.ZoneInfo(zone)).strftime("%H:%M")
+        text = say("tz_set", lang, zone=zone, now=now)
+        if current.send_time is None:
+            text += "\n" + say("tz_pick_time", lang, prefix=p)
+        return self._reply(message, text)
+
+    async def pause(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/pause 7d, 3d, 2w or a date: no brief until that day begins (in the reader's zone)."""
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
+        lang = self._lang(message)
+        p = self.rules.command_prefix
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        tz = zoneinfo.ZoneInfo(current.timezone or self._default_zone())
+        today = dt.datetime.now(tz).date()
+        text = arg.strip().lower()
+        span = _PAUSE.match(text)
+        if span is not None:
+            days = int(span[1]) * (7 if span[2] in "w周" else 1)
+            resume_on = today + dt.timedelta(days=days)
+        else:
+            try:
+                resume_on = dt.date.fromisoformat(text)
+            except ValueError:
+                return self._reply(message, say("pause_usage", lang, prefix=p))
+        if resume_on <= today:
+            return self._reply(message, say("pause_past", lang))
+        if (resume_on - today).days > MAX_PAUSE_DAYS:
+            return self._reply(message, say("pause_too_long", lang, days=MAX_PAUSE_DAYS))
+        until = dt.datetime.combine(resume_on, dt.time(), tz)
+        self.core.store.pause_subscriber(self.platform, message.chat_id, until)
+        return self._reply(message, say("paused", lang, until=resume_on.isoformat(), prefix=p))
+
+    async def resume(self, message: IncomingMessage, _arg: str = "") -> Replies:
+        refused = await self._not_allowed(message)
+        if refused is not None:
+            return refused
+        lang = self._lang(message)
+        current = self._subscription_of(message)
+        if current is None:
+            return self._reply(message, say("not_subscribed", lang))
+        if not current.paused_at(dt.datetime.now(dt.UTC)):
+            return self._reply(message, say("not_paused", lang))
+        self.core.store.pause_subscriber(self.platform, message.chat_id, None)
+        return self._reply(message, say("resumed", lang))
+
+    async def settings(self, message: IncomingMessage, _arg: str = "") -> Replies:
+        """What the reader chose (topics, time, zone, pause), with the menu's buttons."""
+        lang = self._lang(message)
+        p = self.rules.command_prefix
+        current = self._subscription_of(message)
+        lines = [say("settings_title", lang)]
+        if current is None:
+            lines.append(say("settings_not_subscribed", lang, prefix=p))
+            return self._with_menu(message, self._reply(message, "\n".join(lines)))
+        if current.topics:
+            lines.append(say("settings_topics", lang, topics=_listed(current.topics, lang)))
+        else:
+            lines.append(say("settings_all_items", lang))
+        zone = current.timezone or self._default_zone()
+        if current.send_time:
+            lines.append(say("settings_own_time", lang, time=current.send_time, zone=zone))
+        else:
+            lines.append(
+                say("settings_schedule", lang, schedule=self._schedule(), zone=self._default_zone())
             )
-            added = store.add_subscriber(
-                self.platform, message.chat_id, kind, name=message.user_name, language=lang
-            )
-            key = "subscribed" if added else "already_subscribed"
-            return self._reply(message, say(key, lang, prefix=self.rules.command_prefix))
-        removed = store.deactivate_subscriber(self.platform, message.chat_id, "unsubscribed")
-        return self._reply(message, say("unsubscribed" if removed else "not_subscribed", lang))
+        now = dt.datetime.now(dt.UTC)
+        if current.paused_until is not None and current.paused_at(now):
+            local = current.paused_until.astimezone(zoneinfo.ZoneInfo(zone))
+            lines.append(say("settings_paused", lang, until=local.strftime("%Y-%m-%d %H:%M")))
+        lines += ["", say("settings_how", lang, prefix=p)]
+        return self._with_menu(message, self._reply(message, "\n".join(lines)))
+
+    async def _not_allowed(self, message: IncomingMessage) -> Replies | None:
+        """In a group only a chat administrator may change the group's subscription."""
+        if message.chat_kind is ChatKind.PRIVATE:
+            return None
+        allowed = self.chat_admin is not None and await self.chat_admin(
+            message.chat_id, message.user_id
+        )
+        if allowed:
+            return None
+        return self._reply(message, say("group_admin_only", self._lang(message)))
+
+    def _subscription_of(self, message: IncomingMessage) -> Subscriber | None:
+        """The chat's active subscription, or None."""
+        found = self.core.store.subscriber(self.platform, message.chat_id)
+        return found if found is not None and found.active else None
+
+    def _default_zone(self) -> str:
+        return self.core.settings.schedule.timezone
+
+    def _schedule(self) -> str:
+        """When the platform sends to subscribers without a time of their own."""
+        from bot.platforms import spec
+
+        entry = spec(self.platform)
+        return (
+            entry.subscriber_schedule(self.core.settings.platform(self.platform))
+            or self.core.settings.schedule.default
+        )
+
+    def _with_menu(self, message: IncomingMessage, replies: Replies) -> Replies:
+        """The buttons 订阅 / 退订 / 最新一期 / 设置 under the last reply (where there are
+        buttons)."""
+        if not self.rules.buttons or not replies:
+            return replies
+        lang = self._lang(message)
+        labels = ("button_subscribe", "button_unsubscribe", "button_latest", "button_settings")
+        buttons = tuple(
+            Button(say(label, lang), action)
+            for label, action in zip(labels, MENU_ACTIONS, strict=True)
+        )
+        return [*replies[:-1], replace(replies[-1], buttons=buttons)]
 
     async def latest(self, message: IncomingMessage, _arg: str = "") -> Replies:
         return self._latest(message)
@@ -433,9 +652,19 @@ class Commands:
         return None
 
     async def _pressed(self, message: IncomingMessage) -> Replies:
-        """A button under a result list: show that page in the same message, in the
-        language the list was in (whoever presses)."""
+        """A button: a result list's page (shown in the same message, in the language the
+        list was in, whoever presses), a digest's whole text, or the menu's commands."""
         kind, _, rest = (message.action or "").partition(":")
+        if kind == "full":
+            return await self._full_text(message, rest)
+        if kind in MENU_ACTIONS and not rest:
+            handler = {
+                "sub": Commands.subscribe,
+                "unsub": Commands.unsubscribe,
+                "latest": Commands.latest,
+                "settings": Commands.settings,
+            }[kind]
+            return await handler(self, message, "")
         token, _, offset_text = rest.partition(":")
         known = self._pages.get(token)
         if kind != "page" or known is None or not offset_text.isdecimal():
@@ -444,6 +673,27 @@ class Commands:
         query, lang = known
         page = await asyncio.to_thread(self.core.search, query, offset=int(offset_text))
         return self._results(message, page, lang, edit=message.message_id)
+
+    async def _full_text(self, message: IncomingMessage, date_text: str) -> Replies:
+        """A digest's 全文 / Full button: the whole brief of that day for the one who pressed
+        (a reader with topics gets their matching items), in a group or channel sent to
+        their private chat rather than to everyone."""
+        lang = self._lang(message)
+        try:
+            date = dt.date.fromisoformat(date_text)
+        except ValueError:
+            return [OutgoingMessage(say("expired", lang), reply_to=message.message_id)]
+        brief = await asyncio.to_thread(
+            assemble_brief, self.core.store, date, self.core.settings.brief
+        )
+        if brief is None:
+            return self._reply(message, say("no_brief", lang))
+        current = self._subscription_of(message)
+        if current is not None and current.topics:
+            brief = personal_brief(self.core, brief, current.topics) or brief
+        parts = self.core.renderer.brief(brief, self.platform, self._limits())
+        private = message.chat_kind is not ChatKind.PRIVATE
+        return [replace(part, silent=i > 0, private=private) for i, part in enumerate(parts)]
 
     async def inline(self, query: InlineQuery) -> list[InlineCard]:
         """Cards for "@bot words" typed in any chat: the best results, each shareable."""
@@ -635,17 +885,87 @@ async def _search_command(commands: Commands, message: IncomingMessage, arg: str
     return await commands.search(message, arg)
 
 
+def _listed(topics: Sequence[str], lang: str = "zh") -> str:
+    return (", " if lang == "en" else "、").join(topics)
+
+
+def _time_of_day(text: str) -> str | None:
+    """ "7:30", "07:30", "7：30" → "07:30" (zero-padded: stored times compare as text)."""
+    match = _TIME.match(text.strip())
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        return None
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def zone_named(text: str) -> str | None:
+    """The IANA name a reader meant ("europe/berlin" → "Europe/Berlin"), or None when the
+    system's time zone database has no such zone."""
+    wanted = text.strip().replace(" ", "_")
+    if not wanted or len(wanted) > 64:
+        return None
+    name = _zones().get(wanted.lower())
+    if name is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
 COMMANDS: tuple[ChatCommand, ...] = (
     ChatCommand("start", False, "开始使用", "Start", handler=Commands.start),
     ChatCommand("help", False, "帮助", "Help", handler=Commands.help),
     ChatCommand(
         "subscribe",
         False,
-        "订阅每日AI简报",
-        "Subscribe to the daily AI brief",
+        "订阅每日AI简报；加关键词则只收相关条目",
+        "Subscribe to the daily AI brief; with keywords, only matching items",
+        args="[关键词…]",
         handler=Commands.subscribe,
     ),
-    ChatCommand("unsubscribe", False, "退订", "Unsubscribe", handler=Commands.unsubscribe),
+    ChatCommand(
+        "unsubscribe",
+        False,
+        "退订；加关键词则只取消该关键词",
+        "Unsubscribe; with a keyword, drop that topic",
+        args="[关键词]",
+        handler=Commands.unsubscribe,
+    ),
+    ChatCommand("topics", False, "我订阅的关键词", "Your topics", handler=Commands.topics),
+    ChatCommand(
+        "time",
+        False,
+        "每天推送的时间（off 恢复统一时间）",
+        "Your time of day for the brief (off: everyone's time)",
+        args="HH:MM",
+        handler=Commands.time_of_day,
+    ),
+    ChatCommand(
+        "tz",
+        False,
+        "你的时区，如 Europe/Berlin",
+        "Your time zone, e.g. Europe/Berlin",
+        args="Area/City",
+        handler=Commands.time_zone,
+    ),
+    ChatCommand(
+        "pause",
+        False,
+        "暂停推送（7d、2w 或日期）",
+        "Pause the brief (7d, 2w or a date)",
+        args="7d|2w|YYYY-MM-DD",
+        handler=Commands.pause,
+    ),
+    ChatCommand("resume", False, "恢复推送", "Resume the brief", handler=Commands.resume),
+    ChatCommand(
+        "settings", False, "我的订阅设置", "Your subscription settings", handler=Commands.settings
+    ),
     ChatCommand("latest", False, "最新一期简报", "The latest brief", handler=Commands.latest),
     ChatCommand(
         "search", False, "搜索简报内容", "Search the briefs", args="关键词", handler=_search_command

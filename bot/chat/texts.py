@@ -54,6 +54,107 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "unresolved": ("未找到的群：{names}", "Groups not found: {names}"),
     "send_failed": ("发送失败：{error}", "Send failed: {error}"),
+    # a reader's choices: topics, time, time zone, pause
+    "topics_set": (
+        "已订阅，只推送与这些关键词相关的条目：{topics}。没有相关条目的日子不推送。"
+        "发送 {prefix}unsubscribe 关键词 取消其中一个。",
+        "Subscribed to items about: {topics}. A day with none sends nothing. "
+        "{prefix}unsubscribe WORD drops one.",
+    ),
+    "topics_none": (
+        "你订阅的是每天的全部条目。只想看某些内容？发送 {prefix}subscribe 芯片 开源",
+        "You get every item. Only some? Send {prefix}subscribe chip open-source",
+    ),
+    "topics_list": (
+        "你的关键词：{topics}。只推送相关条目；没有相关条目的日子不推送。",
+        "Your topics: {topics}. Only matching items are sent; a day with none sends nothing.",
+    ),
+    "topic_removed": ("已取消关键词：{removed}。", "Dropped: {removed}."),
+    # these two follow "topic_removed" in the same line
+    "topics_left": ("还在订阅：{topics}。", " Still following: {topics}."),
+    "topics_all_removed": (
+        "已没有关键词，今后推送每天的全部条目。",
+        " No topics left: you get every item again.",
+    ),
+    "topic_not_found": ("你没有订阅关键词「{topics}」。", "You do not follow “{topics}”."),
+    "bad_topic": (
+        "「{topic}」里没有可以匹配的词，请换一个关键词。",
+        "“{topic}” has no word to match; try another keyword.",
+    ),
+    "too_many_topics": ("最多订阅 {max} 个关键词。", "At most {max} topics."),
+    "subscribe_first": (
+        "请先发送 {prefix}subscribe 订阅。",
+        "Subscribe first: {prefix}subscribe",
+    ),
+    "time_usage": (
+        "用法：{prefix}time 07:30（24 小时制）；{prefix}time off 恢复统一时间。",
+        "Usage: {prefix}time 07:30 (24-hour clock); {prefix}time off for everyone's time.",
+    ),
+    "time_set": ("好的，每天 {time}（{zone}）推送。", "Done: every day at {time} ({zone})."),
+    "time_ask_zone": (
+        "时区按 {zone} 计算。不在这个时区？发送 {prefix}tz 加你的时区，例如 {prefix}tz Europe/Berlin",
+        "That is {zone} time. Elsewhere? Send {prefix}tz with your zone, "
+        "e.g. {prefix}tz Europe/Berlin",
+    ),
+    "time_cleared": (
+        "已恢复统一推送时间（{time}，{zone}）。",
+        "Back to everyone's time ({time}, {zone}).",
+    ),
+    "tz_usage": (
+        "用法：{prefix}tz 时区，例如 {prefix}tz Asia/Shanghai、Europe/Berlin、America/New_York",
+        "Usage: {prefix}tz ZONE, e.g. {prefix}tz Asia/Shanghai, Europe/Berlin, America/New_York",
+    ),
+    "tz_unknown": (
+        "不认识时区「{zone}」。请用 IANA 名称，例如 Asia/Shanghai、Europe/Berlin、America/New_York。",
+        "Unknown time zone “{zone}”. Use an IANA name such as Asia/Shanghai, Europe/Berlin "
+        "or America/New_York.",
+    ),
+    "tz_set": (
+        "时区已设为 {zone}（当地现在 {now}）。",
+        "Time zone set to {zone} (now {now} there).",
+    ),
+    "tz_pick_time": (
+        "发送 {prefix}time 07:30 选择每天推送的时间。",
+        "Send {prefix}time 07:30 to choose your time of day.",
+    ),
+    "pause_usage": (
+        "用法：{prefix}pause 7d（天）、2w（周）或日期 2026-12-24；{prefix}resume 恢复。",
+        "Usage: {prefix}pause 7d (days), 2w (weeks) or a date like 2026-12-24; "
+        "{prefix}resume to resume.",
+    ),
+    "pause_too_long": ("最长暂停 {days} 天。", "A pause lasts at most {days} days."),
+    "pause_past": ("这个日期已经过去了。", "That date has passed."),
+    "paused": (
+        "已暂停推送，{until} 起恢复。发送 {prefix}resume 提前恢复。",
+        "Paused until {until}. {prefix}resume resumes now.",
+    ),
+    "resumed": ("已恢复推送。", "Resumed."),
+    "not_paused": ("推送没有暂停。", "The brief is not paused."),
+    "settings_title": ("我的订阅", "My subscription"),
+    "settings_not_subscribed": (
+        "尚未订阅。发送 {prefix}subscribe，或只订阅关键词：{prefix}subscribe 芯片 开源",
+        "Not subscribed. Send {prefix}subscribe, or for keywords only: "
+        "{prefix}subscribe chip open-source",
+    ),
+    "settings_all_items": ("内容：每天全部条目", "Content: every item"),
+    "settings_topics": ("内容：只推送 {topics} 相关条目", "Content: only items about {topics}"),
+    "settings_own_time": ("时间：每天 {time}（{zone}）", "Time: every day at {time} ({zone})"),
+    "settings_schedule": (
+        "时间：统一时间 {schedule}（{zone}）",
+        "Time: everyone's time, {schedule} ({zone})",
+    ),
+    "settings_paused": ("已暂停，{until} 起恢复", "Paused until {until}"),
+    "settings_how": (
+        "{prefix}subscribe 关键词 · {prefix}unsubscribe 关键词 · {prefix}time 07:30 · "
+        "{prefix}tz Europe/Berlin · {prefix}pause 7d · {prefix}resume",
+        "{prefix}subscribe WORD · {prefix}unsubscribe WORD · {prefix}time 07:30 · "
+        "{prefix}tz Europe/Berlin · {prefix}pause 7d · {prefix}resume",
+    ),
+    # buttons under /start, a subscription and the settings
+    "button_subscribe": ("订阅", "Subscribe"),
+    "button_unsubscribe": ("退订", "Unsubscribe"),
+    "button_latest": ("最新一期", "Latest"),
+    "button_settings": ("设置", "Settings"),
 }
 
 

@@ -7,7 +7,9 @@ and the messages the bot sent, enforces Telegram's text rules and flood limits, 
 demand (``server.faults``), holds requests in flight for kill tests (``server.hold_requests``)
 and records when each request arrived (``server.arrivals``).  Users can press inline keyboard
 buttons (``press_button``) and send inline queries (``send_inline_query``); the bot's edits and
-answers are recorded (``edits``, ``callback_answers``, ``inline_answers``).  Run
+answers are recorded (``edits``, ``callback_answers``, ``inline_answers``), and so are its pins
+(``pins``, ``pinned_messages``), silent messages (``SentMessage.disable_notification``) and
+messages into forum topics (``add_forum_topic``, ``SentMessage.message_thread_id``).  Run
 ``python -m bot.sandbox.telegram_api`` to use it by hand.
 
 Where a rule or an error text is quoted from the real server, a comment names the source: the
@@ -56,6 +58,7 @@ __all__ = [
     "FaultKind",
     "FloodControl",
     "MessageEdit",
+    "Pin",
     "RequestHold",
     "SentMessage",
     "ServerStats",
@@ -90,6 +93,17 @@ _MAX_BUTTONS = 300
 _QUERY_ID_INVALID = (
     "Bad Request: query is too old and response timeout expired or query ID is invalid"
 )
+# TDLib (DialogManager::can_pin_messages): a basic group needs an appointed administrator, a
+# supergroup the can_pin_messages right, a channel can_edit_messages; the Bot API server
+# passes TDLib's text on with "Bad Request: " and a lower-case first letter.
+_NO_PIN_RIGHTS = "Bad Request: not enough rights to manage pinned messages in the chat"
+# Client.cpp (pinChatMessage): TDLib's "Message not found" for the message to pin.
+_PIN_NOT_FOUND = "Bad Request: message to pin not found"
+# The answer to a message_thread_id that is not a topic of a forum supergroup (the General
+# topic included: it is the chat itself, and is addressed without a thread id).
+_THREAD_NOT_FOUND = "Bad Request: message thread not found"
+# Forum topics get the id of the service message that created them; the General topic is 1.
+_GENERAL_TOPIC = 1
 # Client.cpp maps MESSAGE_NOT_MODIFIED to this text.
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -196,6 +210,20 @@ class SentMessage:
     # Accepted editMessageText calls; after an edit the fields above show the current content
     # (``edits`` keeps every version).
     edit_count: int = 0
+    # sendMessage's disable_notification: the message arrived without a sound
+    disable_notification: bool = False
+    # the forum topic it was posted in (None: the chat itself)
+    message_thread_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A pinChatMessage the server accepted."""
+
+    chat_id: int
+    message_id: int
+    disable_notification: bool
+    at: float  # time.monotonic() when accepted
 
 
 @dataclass(frozen=True)
@@ -237,10 +265,17 @@ class _Chat:
     admins: list[int] = field(default_factory=list)  # the first one is the creator
     members: set[int] = field(default_factory=set)
     bot_is_admin: bool = True
+    # the bot's right to pin: can_pin_messages in a group, can_edit_messages in a channel
+    bot_can_pin: bool = True
     bot_kicked: bool = False
     migrated_to: int | None = None
     last_message_id: int = 0
     messages: dict[int, JSONDict] = field(default_factory=dict)
+    # a forum supergroup and its topics (message_thread_id of each)
+    is_forum: bool = False
+    topics: dict[int, str] = field(default_factory=dict)
+    # pinned message ids, the most recently pinned last
+    pinned: list[int] = field(default_factory=list)
 
     def as_json(self) -> JSONDict:
         chat: JSONDict = {"id": self.id, "type": self.kind}
@@ -250,6 +285,8 @@ class _Chat:
             chat["title"] = self.title
         if self.username:
             chat["username"] = self.username
+        if self.is_forum:
+            chat["is_forum"] = True
         return chat
 
 
@@ -319,6 +356,8 @@ class TelegramTestServer:
         # answerCallbackQuery / answerInlineQuery calls that succeeded, by query id.
         self.callback_answers: dict[str, JSONDict] = {}
         self.inline_answers: dict[str, JSONDict] = {}
+        # Every accepted pinChatMessage, oldest first.
+        self.pins: list[Pin] = []
         # Every authorised request in order, as (method, parameters): tests assert on it.
         self.calls: list[tuple[str, JSONDict]] = []
         # Every authorised request, sorted by arrival time: pacing is measured here.
@@ -358,6 +397,7 @@ class TelegramTestServer:
                 "editMessageText": self._edit_message_text,
                 "answerCallbackQuery": self._answer_callback_query,
                 "answerInlineQuery": self._answer_inline_query,
+                "pinChatMessage": self._pin_chat_message,
                 "getChat": self._get_chat,
                 "getChatMember": self._get_chat_member,
                 "getChatAdministrators": self._get_chat_administrators,
@@ -465,12 +505,20 @@ class TelegramTestServer:
         admins: Iterable[int] = (),
         members: Iterable[int] = (),
         bot_is_admin: bool = True,
+        bot_can_pin: bool = True,
+        is_forum: bool = False,
     ) -> JSONDict:
-        """Register a chat the bot is in; the first of ``admins`` is its creator."""
+        """Register a chat the bot is in; the first of ``admins`` is its creator.
+
+        ``bot_can_pin``: the bot's right to pin messages (as an administrator); ``is_forum``:
+        a supergroup with topics (see :meth:`add_forum_topic`)."""
         if kind not in ("private", "group", "supergroup", "channel"):
             raise ValueError(f"unknown chat kind {kind!r}")
         if kind != "private" and chat_id > 0:
             raise ValueError("group, supergroup and channel ids are negative in the Bot API")
+        if is_forum and kind != "supergroup":
+            # Bot API, Chat.is_forum: "True, if the supergroup chat is a forum"
+            raise ValueError("only a supergroup can be a forum")
         chat = _Chat(
             chat_id,
             kind,
@@ -480,9 +528,34 @@ class TelegramTestServer:
             admins=list(dict.fromkeys(admins)),
             members=set(members),
             bot_is_admin=bot_is_admin,
+            bot_can_pin=bot_can_pin,
+            is_forum=is_forum,
         )
         self._chats[chat_id] = chat
         return chat.as_json()
+
+    def add_forum_topic(self, chat_id: int, name: str) -> int:
+        """Create a topic in a forum supergroup, as createForumTopic would; return its
+        message_thread_id (the id of the service message that created it)."""
+        chat = self._chat(chat_id)
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat_id} is not a forum supergroup")
+        chat.last_message_id = max(chat.last_message_id, _GENERAL_TOPIC) + 1
+        thread = chat.last_message_id
+        chat.messages[thread] = {
+            "message_id": thread,
+            "date": int(time.time()),
+            "chat": chat.as_json(),
+            "message_thread_id": thread,
+            "is_topic_message": True,
+            "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }
+        chat.topics[thread] = name
+        return thread
+
+    def pinned_messages(self, chat_id: int) -> list[int]:
+        """The ids of the messages pinned in ``chat_id``, the most recently pinned last."""
+        return list(self._chat(chat_id).pinned)
 
     def block_bot(self, user_id: int) -> None:
         """The user blocks the bot: sends to their private chat answer 403."""
@@ -1206,6 +1279,7 @@ class TelegramTestServer:
                 400, f"Bad Request: too many message entities ({len(entities)} > {MAX_ENTITIES})"
             )
         reply_to = self._reply_target(chat, params)
+        thread = self._message_thread(chat, params)
         reply_markup = _reply_markup(params)
         keyboard = _inline_keyboard(reply_markup, channel=chat.kind == "channel")
 
@@ -1235,6 +1309,9 @@ class TelegramTestServer:
             }
         if keyboard is not None:
             message["reply_markup"] = keyboard
+        if thread is not None:
+            message["message_thread_id"] = thread
+            message["is_topic_message"] = True
         chat.messages[chat.last_message_id] = message
 
         preview = _json_field(params, "link_preview_options")
@@ -1254,6 +1331,8 @@ class TelegramTestServer:
                 if reply_markup is not None and "inline_keyboard" in reply_markup
                 else reply_markup
             ),
+            disable_notification=_bool(params, "disable_notification"),
+            message_thread_id=thread,
         )
         self.sent.append(sent)
         event, self._sent_changed = self._sent_changed, asyncio.Event()
@@ -1417,6 +1496,38 @@ class TelegramTestServer:
                     break
         self._notify_answers()
 
+    def _message_thread(self, chat: _Chat, params: JSONDict) -> int | None:
+        """sendMessage's message_thread_id: "Unique identifier for the target message thread
+        (topic) of the forum; for forum supergroups only" (Bot API). Anything but a topic of
+        a forum supergroup answers "message thread not found"."""
+        thread = _int(params, "message_thread_id", 0)
+        if not thread:
+            return None
+        if not chat.is_forum or thread not in chat.topics:
+            raise ApiError(400, _THREAD_NOT_FOUND)
+        return thread
+
+    async def _pin_chat_message(self, params: JSONDict) -> bool:
+        """pinChatMessage (Bot API): "If the chat is not a private chat, the bot must be an
+        administrator in the chat for this to work and must have the 'can_pin_messages'
+        administrator right in a supergroup or 'can_edit_messages' administrator right in a
+        channel." The rights are checked before the message, as TDLib does
+        (MessagesManager::pin_dialog_message asks DialogManager::can_pin_messages first)."""
+        chat = self._chat_in_reach(params)
+        if chat.kind != "private" and not (chat.bot_is_admin and chat.bot_can_pin):
+            raise ApiError(400, _NO_PIN_RIGHTS)
+        message_id = _int(params, "message_id", 0)
+        if message_id not in chat.messages:
+            raise ApiError(400, _PIN_NOT_FOUND)
+        if message_id in chat.pinned:
+            chat.pinned.remove(message_id)
+        chat.pinned.append(message_id)
+        self.pins.append(
+            Pin(chat.id, message_id, _bool(params, "disable_notification"), time.monotonic())
+        )
+        self._notify_answers()
+        return True
+
     async def _answer_callback_query(self, params: JSONDict) -> bool:
         query_id = str(params.get("callback_query_id") or "")
         if self._open_queries.get(query_id) != "callback_query":
@@ -1570,8 +1681,13 @@ class TelegramTestServer:
 
     async def _get_chat(self, params: JSONDict) -> JSONDict:
         chat = self._chat_in_reach(params)
+        pinned: JSONDict = {}
+        if chat.pinned and chat.pinned[-1] in chat.messages:
+            # ChatFullInfo.pinned_message: "The most recent pinned message (by sending date)"
+            pinned["pinned_message"] = copy.deepcopy(chat.messages[chat.pinned[-1]])
         return {
             **chat.as_json(),
+            **pinned,
             "accent_color_id": 0,
             "max_reaction_count": 11,
             "accepted_gift_types": {
@@ -1623,7 +1739,11 @@ class TelegramTestServer:
 
     def _bot_member(self, chat: _Chat) -> JSONDict:
         if chat.kind != "private" and chat.bot_is_admin:
-            return _administrator(dict(self.bot_user), chat)
+            member = _administrator(dict(self.bot_user), chat)
+            member["can_edit_messages" if chat.kind == "channel" else "can_pin_messages"] = (
+                chat.bot_can_pin
+            )
+            return member
         return {"status": "member", "user": dict(self.bot_user)}
 
 

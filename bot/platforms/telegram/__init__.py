@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bot.domain import TargetKind
+from bot.errors import ConfigError
 from bot.platforms.base import (
     ChatRules,
     ConfiguredTarget,
@@ -60,10 +61,20 @@ LIMITS = Limits(
 )
 
 
+# The presentations of a brief (``style``): the whole text, or one message of headlines
+# (each a link) with a 全文 / Full button that sends the whole text to whoever presses it.
+STYLES = ("full", "digest")
+
+
 @dataclass(frozen=True)
 class TelegramChannel:
     chat: str  # "@username" or a numeric chat id
     schedule: str = ""  # "HH:MM" or a cron expression; empty: the default schedule
+    # pin each brief's first part (pinChatMessage, without a notification): the bot needs
+    # the right to pin (can_pin_messages in a group, can_edit_messages in a channel)
+    pin: bool = False
+    # a forum supergroup's topic to post in (message_thread_id); 0: the chat itself
+    thread: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,9 @@ class TelegramSettings:
     subscriber_schedule: str = ""
     # seconds before a group gets /latest again (admins excepted)
     latest_cooldown: float = 600.0
+    # "full": the whole brief (in as many messages as it takes); "digest": one message of the
+    # day's headlines, each a link, with a 全文 / Full button for the whole text
+    style: str = "full"
 
 
 class TelegramSpec(PlatformSpec[TelegramSettings]):
@@ -95,6 +109,19 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
         ("per_group_per_minute", 0, False),
         ("latest_cooldown", 0, True),
     )
+
+    def validate(self, settings: TelegramSettings, source: str) -> None:
+        if settings.style not in STYLES:
+            raise ConfigError(
+                f"{source}: [telegram] style must be full or digest, not {settings.style!r}"
+            )
+        for i, channel in enumerate(settings.channels):
+            if channel.thread < 0:
+                raise ConfigError(
+                    f"{source}: [[telegram.channels]] entry {i + 1} ({channel.chat}): thread "
+                    f"must be a forum topic's message_thread_id (a positive number), "
+                    f"not {channel.thread}"
+                )
 
     def limits(self, settings: TelegramSettings) -> Limits:
         return LIMITS.with_overrides(
@@ -139,6 +166,7 @@ class TelegramSpec(PlatformSpec[TelegramSettings]):
             receive=context.receive,
             admins=self.admins(settings),
             menu=context.menu,
+            channels=settings.channels,
             # a pool larger than the requests in flight only costs: httpcore scans every
             # pooled connection on each request (measured: a third of the CPU with 512)
             pool_size=context.max_in_flight + 2,

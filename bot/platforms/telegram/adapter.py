@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from telegram import (
@@ -61,7 +62,7 @@ from bot.platforms.base import (
     Sender,
     send_replies,
 )
-from bot.platforms.telegram import LIMITS, TOKEN_ENV
+from bot.platforms.telegram import LIMITS, TOKEN_ENV, TelegramChannel
 from bot.platforms.telegram.transport import AiohttpRequest
 
 log = logging.getLogger("briefbot.telegram")
@@ -81,6 +82,8 @@ MenuEntry = tuple[str, str, str, bool]
 INLINE_CACHE_SECONDS = 60
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 ALLOWED_UPDATES = ["message", "callback_query", "inline_query"]
+# More buttons than this under one message are laid out two to a row (a phone's width).
+BUTTONS_IN_ONE_ROW = 2
 
 
 def chat_ref(chat_id: str) -> int | str:
@@ -116,6 +119,17 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
     return PermanentFailure(str(exc))
 
 
+def _keyboard(message: OutgoingMessage) -> InlineKeyboardMarkup | None:
+    """The message's buttons as an inline keyboard: one row, or rows of two when more."""
+    if not message.buttons:
+        return None
+    buttons = [InlineKeyboardButton(b.label, callback_data=b.action) for b in message.buttons]
+    if len(buttons) <= BUTTONS_IN_ONE_ROW:
+        return InlineKeyboardMarkup([buttons])
+    rows = [buttons[i : i + BUTTONS_IN_ONE_ROW] for i in range(0, len(buttons), BUTTONS_IN_ONE_ROW)]
+    return InlineKeyboardMarkup(rows)
+
+
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -137,6 +151,7 @@ class TelegramPlatform:
         receive: bool = True,
         admins: frozenset[str] = frozenset(),
         menu: Sequence[MenuEntry] = (),
+        channels: Sequence[TelegramChannel] = (),
         request: BaseRequest | None = None,
         timeout: float = 10.0,
         pool_size: int = 32,
@@ -149,6 +164,9 @@ class TelegramPlatform:
         self.receive = receive
         self.admins = admins
         self.menu = list(menu)
+        # configured channels and groups by the chat as written (a target's chat id): where
+        # to pin a brief's first part, which forum topic to post in
+        self.channels = {channel.chat: channel for channel in channels}
         # replies go through the platform's outbox (set by the composition root)
         self.outbox: Sender | None = None
         builder = ApplicationBuilder().token(token).base_url(base_url.rstrip("/"))
@@ -221,14 +239,16 @@ class TelegramPlatform:
     # -- sending ---------------------------------------------------------------------------
 
     async def send(self, target: Target, message: OutgoingMessage) -> str:
-        """Send one message (threaded under ``reply_to``, with buttons), or edit the bot's
-        message ``edit`` in place."""
+        """Send one message (threaded under ``reply_to``, with buttons; ``silent`` without a
+        notification; in a configured forum topic; a brief's first part pinned where the
+        chat is set to pin), or edit the bot's message ``edit`` in place."""
         parse_mode = ParseMode.HTML if message.parse_mode == "html" else None
-        markup = (
-            InlineKeyboardMarkup(
-                [[InlineKeyboardButton(b.label, callback_data=b.action) for b in message.buttons]]
-            )
-            if message.buttons
+        markup = _keyboard(message)
+        configured = self.channels.get(target.chat_id)
+        # a configured forum topic takes the briefs; a reply goes where its question was
+        thread = (
+            configured.thread
+            if configured is not None and configured.thread and message.reply_to is None
             else None
         )
         bot = self.application.bot
@@ -255,6 +275,12 @@ class TelegramPlatform:
                 link_preview_options=NO_PREVIEW,
                 reply_parameters=reply,
                 reply_markup=markup,
+                # Bot API sendMessage: "Sends the message silently. Users will receive a
+                # notification with no sound." A brief of N parts rings once.
+                disable_notification=True if message.silent else None,
+                # sendMessage: "Unique identifier for the target message thread (topic) of
+                # the forum; for forum supergroups only"
+                message_thread_id=thread,
             )
         except BadRequest as exc:
             # pressing a button twice asks for the page already shown: nothing to change
@@ -263,11 +289,37 @@ class TelegramPlatform:
             raise delivery_error(exc) from exc
         except TelegramError as exc:
             raise delivery_error(exc) from exc
+        if message.pin and configured is not None and configured.pin:
+            await self._pin(target, sent.message_id)
         return str(sent.message_id)
 
+    async def _pin(self, target: Target, message_id: int) -> None:
+        """Pin a brief's first part, without a notification. The brief is delivered whatever
+        happens here: a refusal (no right to pin) is logged, never raised, so the part is
+        not sent again."""
+        try:
+            await self.application.bot.pin_chat_message(
+                chat_ref(target.chat_id), message_id, disable_notification=True
+            )
+        except TelegramError as exc:
+            log.warning(
+                "could not pin the brief in %s: %s (the bot needs the right to pin messages)",
+                target.chat_id,
+                delivery_error(exc),
+            )
+
     async def reply(self, to: IncomingMessage, messages: Sequence[OutgoingMessage]) -> None:
-        """Answer in order through the outbox; a reply that fails is logged, not raised."""
-        await send_replies(self, to, messages)
+        """Answer in order through the outbox; a reply that fails is logged, not raised.
+        Messages marked ``private`` go to the asker's private chat with the bot (a reader's
+        own copy, asked for by a button in a group or channel); Telegram refuses that for
+        someone who never started the bot, which is logged."""
+        here = [m for m in messages if not m.private]
+        own = [m for m in messages if m.private]
+        if here:
+            await send_replies(self, to, here)
+        if own:
+            private = replace(to, chat_id=to.user_id, chat_kind=ChatKind.PRIVATE)
+            await send_replies(self, private, own)
 
     async def is_chat_admin(self, chat_id: str, user_id: str) -> bool:
         try:
