@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from bot.broadcast import SendResult
 from bot.config import load_settings
@@ -36,13 +31,10 @@ from bot.ingest.importer import import_paths
 from bot.sandbox.telegram_limits import RequestHold
 from bot.sandbox.wecom_robot import WecomRobotServer
 from bot.service import Service, build_service, start_platforms
+from tests.browser import WAIT, assert_fits_the_phone, phone_browser, wait
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PHONE_WIDTH = 375
-WAIT = 10  # seconds: an upper bound for WebDriverWait, never a sleep
 
 DAY = dt.date(2026, 11, 27)
 D = DAY.isoformat()
@@ -135,54 +127,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not (
-        shutil.which("chromium") and shutil.which("chromedriver")
-    ):
-        pytest.skip("Chromium/chromedriver not installed: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={PHONE_WIDTH},812",
-    ):
-        options.add_argument(argument)
-    # a desktop window is at least 500px wide: emulate the phone's screen for a 375px viewport
-    options.add_experimental_option(
-        "mobileEmulation",
-        {"deviceMetrics": {"width": PHONE_WIDTH, "height": 812, "pixelRatio": 2.0}},
-    )
-    driver_path = str(CHROMEDRIVER if CHROMEDRIVER.exists() else shutil.which("chromedriver"))
-    try:
-        driver = webdriver.Chrome(
-            service=ChromeService(executable_path=driver_path), options=options
-        )
-    except WebDriverException as exc:
-        pytest.fail(f"Chromium is installed but did not start: {exc.msg}")
-    try:
+    with phone_browser() as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, WAIT)
-
-
-def script(driver: WebDriver, source: str) -> Any:
-    """Run ``source`` in the page (selenium leaves execute_script unannotated)."""
-    return driver.execute_script(source)  # type: ignore[no-untyped-call]
-
-
-def assert_fits_the_phone(driver: WebDriver) -> None:
-    widths = script(driver, "return [window.innerWidth, document.documentElement.scrollWidth];")
-    inner, scroll = widths
-    assert inner == PHONE_WIDTH, f"the page has no phone viewport: {widths}"
-    assert scroll <= inner, (
-        f"the page scrolls sideways on a phone: {widths} at {driver.current_url}"
-    )
 
 
 def log_in(driver: WebDriver, stack: Stack, path: str) -> None:
