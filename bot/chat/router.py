@@ -315,14 +315,10 @@ class Commands:
     async def time_of_day(self, message: IncomingMessage, arg: str = "") -> Replies:
         """/time 07:30: the reader's own time of day (in their /tz, else the schedule's zone);
         /time off: the platform's time for everyone again."""
-        refused = await self._not_allowed(message)
-        if refused is not None:
-            return refused
-        lang = self._lang(message)
-        p = self.rules.command_prefix
-        current = self._subscription_of(message)
-        if current is None:
-            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        reader = await self._reader(message)
+        if isinstance(reader, list):
+            return reader
+        current, lang, p = reader
         zone = current.timezone or self._default_zone()
         arg = arg.strip()
         if arg.lower() in CLEAR_WORDS:
@@ -338,8 +334,9 @@ class Commands:
             text += "\n" + say("time_ask_zone", lang, zone=zone, prefix=p)
         return self._reply(message, text)
 
-    async def time_zone(self, message: IncomingMessage, arg: str = "") -> Replies:
-        """/tz Europe/Berlin: the zone the reader's /time is in (an IANA name)."""
+    async def _reader(self, message: IncomingMessage) -> tuple[Subscriber, str, str] | Replies:
+        """The subscription a reader's /time, /tz or /pause changes, with the reply language
+        and the command prefix; or the reply when they may not, or have not subscribed."""
         refused = await self._not_allowed(message)
         if refused is not None:
             return refused
@@ -348,6 +345,14 @@ class Commands:
         current = self._subscription_of(message)
         if current is None:
             return self._reply(message, say("subscribe_first", lang, prefix=p))
+        return current, lang, p
+
+    async def time_zone(self, message: IncomingMessage, arg: str = "") -> Replies:
+        """/tz Europe/Berlin: the zone the reader's /time is in (an IANA name)."""
+        reader = await self._reader(message)
+        if isinstance(reader, list):
+            return reader
+        current, lang, p = reader
         if not arg.strip():
             return self._reply(message, say("tz_usage", lang, prefix=p))
         zone = zone_named(arg)
@@ -362,14 +367,10 @@ class Commands:
 
     async def pause(self, message: IncomingMessage, arg: str = "") -> Replies:
         """/pause 7d, 3d, 2w or a date: no brief until that day begins (in the reader's zone)."""
-        refused = await self._not_allowed(message)
-        if refused is not None:
-            return refused
-        lang = self._lang(message)
-        p = self.rules.command_prefix
-        current = self._subscription_of(message)
-        if current is None:
-            return self._reply(message, say("subscribe_first", lang, prefix=p))
+        reader = await self._reader(message)
+        if isinstance(reader, list):
+            return reader
+        current, lang, p = reader
         tz = zoneinfo.ZoneInfo(current.timezone or self._default_zone())
         today = dt.datetime.now(tz).date()
         text = arg.strip().lower()
