@@ -209,7 +209,8 @@ def read_secrets(environ: Mapping[str, str]) -> dict[str, Secret]:
     prefixes = tuple(p for spec in specs().values() for p in spec.secret_prefixes)
     if prefixes:
         names += [name for name in environ if name.startswith(prefixes)]
-    return {name: Secret(environ.get(name, "")) for name in names}
+    # stripped: a value pasted with a trailing newline is still recognised in a log line
+    return {name: Secret(environ.get(name, "").strip()) for name in names}
 
 
 def _sections() -> dict[str, type]:

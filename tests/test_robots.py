@@ -161,6 +161,9 @@ async def test_wecom_errcodes_become_neutral_outcomes(wecom: WecomRobotServer) -
         wecom.fail("server_error", status=502)
         with pytest.raises(TransientFailure):
             await platform.send(target, message)
+        wecom.fail("errcode", errcode=-1)  # "system busy": a retry, not a failure
+        with pytest.raises(TransientFailure, match="busy"):
+            await platform.send(target, message)
         with pytest.raises(PermanentFailure, match="40058"):
             await platform.send(target, OutgoingMessage("长" * 1400, "markdown"))
         wecom.revoke("ops")
@@ -306,6 +309,7 @@ async def test_dingtalk_signature_outside_the_hour_is_refused(
         (300001, TargetGone),
         (400102, TargetGone),
         (400105, PermanentFailure),
+        (-1, TransientFailure),  # "system busy"
     ],
 )
 async def test_dingtalk_errcodes_become_neutral_outcomes(
@@ -568,3 +572,20 @@ def test_robots_are_scheduled_by_their_entries_and_have_no_subscriber_job() -> N
     )
     jobs = {entry.job_id: entry.only for entry in schedule_entries(settings, ["wecom"])}
     assert jobs == {"brief:wecom:channels:07:45": ("a",), "brief:wecom:channels:08:00": ("b",)}
+
+
+def test_a_webhook_429_without_a_usable_retry_after_waits_the_default() -> None:
+    from bot.platforms.robot import RobotEntry
+    from bot.platforms.webhook import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, WebhookApi
+
+    api, endpoint = WebhookApi(), RobotEntry("cms")
+    for header, expected in (
+        ("nan", DEFAULT_RETRY_AFTER),
+        ("-5", DEFAULT_RETRY_AFTER),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", DEFAULT_RETRY_AFTER),
+        ("1e9", MAX_RETRY_AFTER),
+        ("30", 30.0),
+    ):
+        with pytest.raises(RetryLater) as raised:
+            api.outcome(endpoint, 429, b"", {"Retry-After": header})
+        assert raised.value.retry_after == expected and raised.value.chat_only

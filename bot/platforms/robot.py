@@ -330,8 +330,9 @@ class RobotPlatform:
                 status = response.status
                 body = await response.read()
                 headers = dict(response.headers)
-        except TimeoutError as exc:
-            raise TransientFailure(f"{self._where(robot)}: no answer in time") from exc
+        except TimeoutError:
+            # not chained: aiohttp's timeout names the URL, and the URL holds the key
+            raise TransientFailure(f"{self._where(robot)}: no answer in time") from None
         except aiohttp.ClientError as exc:
             # the exception's text may hold the URL, and the URL holds the key
             raise TransientFailure(f"{self._where(robot)}: {type(exc).__name__}") from None

@@ -21,6 +21,7 @@ from bot.errors import (
     RetryLater,
     TargetAuthRejected,
     TargetGone,
+    TransientFailure,
 )
 from bot.platforms.base import LengthUnit, Limits, Markup
 from bot.platforms.robot import (
@@ -110,6 +111,8 @@ class DingtalkApi(RobotApi):
         if code == 0:
             return
         text = str(data.get("errmsg", ""))
+        if code == -1:  # "系统繁忙" (system busy): worth a retry
+            raise TransientFailure(f"{where}: errcode -1: the service is busy")
         if code in THROTTLED:
             raise RetryLater(
                 self.throttle_pause, f"{where}: throttled for sending too fast", chat_only=True

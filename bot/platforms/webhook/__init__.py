@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -41,6 +42,7 @@ LIMITS = Limits(
 )
 SIGNATURE_HEADER = "X-Briefbot-Signature"
 DEFAULT_RETRY_AFTER = 60.0
+MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ class WebhookApi(RobotApi):
                 wait = float(headers.get("Retry-After", DEFAULT_RETRY_AFTER))
             except ValueError:  # an HTTP date: wait the default
                 wait = DEFAULT_RETRY_AFTER
-            raise RetryLater(max(wait, 0.0), f"{where}: HTTP 429", chat_only=True)
+            if not math.isfinite(wait) or wait < 0:  # "nan" parses as a float
+                wait = DEFAULT_RETRY_AFTER
+            raise RetryLater(min(wait, MAX_RETRY_AFTER), f"{where}: HTTP 429", chat_only=True)
         raise PermanentFailure(f"{where}: HTTP {status}")
 
 

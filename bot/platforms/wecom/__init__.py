@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.domain import OutgoingMessage
-from bot.errors import PermanentFailure, RetryLater, TargetGone
+from bot.errors import PermanentFailure, RetryLater, TargetGone, TransientFailure
 from bot.platforms.base import LengthUnit, Limits, Markup
 from bot.platforms.robot import (
     RobotApi,
@@ -39,6 +39,8 @@ LIMITS = Limits(
 
 INVALID_WEBHOOK = 93000  # "invalid webhook url": the key is wrong or the robot was removed
 RATE_LIMITED = 45009  # "api freq out of limit"
+# -1 "system busy" (90313: retry), 45033 "api concurrent out of limit": worth a retry
+BUSY = frozenset({-1, 45033})
 TOO_LONG = 40058  # "markdown.content exceed max length 4096"
 # 45009 does not say for how long; the limit is per minute.
 RATE_LIMIT_PAUSE = 60.0
@@ -67,6 +69,8 @@ class WecomApi(RobotApi):
             raise RetryLater(
                 RATE_LIMIT_PAUSE, f"{where}: over 20 messages a minute", chat_only=True
             )
+        if code in BUSY:
+            raise TransientFailure(f"{where}: errcode {code}: the service is busy")
         if code == INVALID_WEBHOOK:
             raise TargetGone(f"{where}: the webhook key is invalid or the robot was removed")
         # errmsg carries the caller's IP and a hint id: keep only the reason before them
