@@ -37,7 +37,7 @@ from bot.domain import (
     Target,
     TargetKind,
 )
-from bot.errors import AuthRejected, BriefbotError, NothingToSend, UsageError
+from bot.errors import AuthRejected, BriefbotError, BriefChanged, NothingToSend, UsageError
 from bot.platforms import spec
 from bot.platforms.base import Platform
 from bot.search.fold import fold
@@ -81,6 +81,8 @@ class SendResult:
     report: DeliveryReport | None = None  # None for a dry run
     plan: list[PlannedDelivery] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    # the brief as it was rendered for this send (what its readers got)
+    brief: Brief | None = None
 
     def summary(self) -> dict[str, int]:
         if self.report is None:
@@ -449,10 +451,13 @@ async def send_brief(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     detailed: bool = True,
+    expected: str | None = None,
 ) -> SendResult:
     """Send the brief of ``date`` through the ledger to ``platforms``: each target once
     unless ``force``. ``chat_ids`` names chats directly (the CLI's --target). Without
-    ``detailed`` the report lists only the targets not sent or skipped.
+    ``detailed`` the report lists only the targets not sent or skipped. ``expected`` is the
+    content hash an editor approved (the schedule's sends): a brief that differs now is not
+    sent (:class:`BriefChanged`), however late the change came.
 
     Paused readers are left out; so are readers with a time of their own when the brief is
     today's and the send is not forced (their minute comes from the schedule, which names
@@ -460,10 +465,18 @@ async def send_brief(
     brief = assemble_brief(core.store, date, core.settings.brief)
     if brief is None:
         raise NothingToSend(f"no items on {date.isoformat()}: nothing to send")
+    if expected is not None:
+        from bot.editorial import content_hash
+
+        if content_hash(brief) != expected:
+            raise BriefChanged(
+                f"the brief of {date.isoformat()} changed after it was approved or published: "
+                "not sent (approve it again, or run `briefbot correct` once it is out)"
+            )
     if not platforms:
         raise BriefbotError("no platform is configured to send to")
     everyone = render_for(core, brief, list(platforms))
-    result = SendResult(date, brief.title)
+    result = SendResult(date, brief.title, brief=brief)
     if chat_ids:
         if len(platforms) != 1:
             raise UsageError("--target needs --platform: chat ids belong to one platform")

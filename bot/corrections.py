@@ -115,10 +115,14 @@ async def correct(
     rows = [
         row
         for row in await asyncio.to_thread(store.deliveries, date)
-        if row.status is DeliveryStatus.SENT and row.platform in service.platforms
+        if row.status is DeliveryStatus.SENT
     ]
     for row in rows:
         target = row.target
+        if row.platform not in service.platforms:
+            # not connected in this run: not done, so the brief is not marked corrected
+            report.targets[target.key] = f"failed: {row.platform} is not configured here"
+            continue
         if dry_run:
             how = "edit" if spec(row.platform).edits_messages else "note"
             report.targets[target.key] = f"would {how}"
@@ -131,13 +135,15 @@ async def correct(
             done = await _correct_target(service, brief, found, row, revision, done, report)
         except DeliveryError as exc:
             log.warning("correction failed chat=%s: %s", target.key, exc)
+            # keep the steps that were done: a rerun must not repeat them
+            _, progress = await asyncio.to_thread(store.correction, date, target, revision)
             await asyncio.to_thread(
                 store.record_correction,
                 date,
                 target,
                 revision,
                 status="failed",
-                parts_done=done,
+                parts_done=max(done, progress),
                 error=str(exc),
             )
             report.targets[target.key] = f"failed: {exc}"

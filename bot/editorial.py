@@ -77,27 +77,44 @@ def approve(core: Core, date: dt.date, actor: str) -> BriefStatus:
 
 def held_reason(core: Core, date: dt.date) -> str | None:
     """Why the schedule must not send the brief of ``date`` (None: it may). With
-    ``[schedule] require_approval`` only an approved (or already published) brief goes out."""
+    ``[schedule] require_approval`` only the content an editor approved goes out: a draft is
+    held, and so is a published brief whose items changed since (until `correct` has taken
+    the change to the readers who have it, the others do not get it either)."""
     if not core.settings.schedule.require_approval:
         return None
+    brief = current_brief(core, date)
+    if brief is None:
+        return None  # nothing to send: the send says so
     current = status(core, date)
+    day = date.isoformat()
     if current.state is BriefState.DRAFT:
         if current.approved_by is not None:
-            return (
-                f"the brief of {date.isoformat()} changed after {current.approved_by} approved "
-                "it: approve it again"
-            )
-        return f"the brief of {date.isoformat()} is not approved yet"
+            return f"the brief of {day} changed after {current.approved_by} approved it: approve it again"
+        return f"the brief of {day} is not approved yet"
+    if current.state is not BriefState.APPROVED and content_hash(brief) != current.content_hash:
+        return (
+            f"the brief of {day} changed after it was published: run `briefbot correct --date "
+            f"{day}` so that readers who have it get the correction, then it goes out"
+        )
     return None
 
 
-def mark_published(core: Core, date: dt.date) -> BriefStatus:
+def expected_hash(core: Core, date: dt.date) -> str | None:
+    """The content the schedule may send for ``date`` (None: any, approval not required)."""
+    if not core.settings.schedule.require_approval:
+        return None
+    stored = core.store.brief_status(date)
+    return stored.content_hash if stored is not None else None
+
+
+def mark_published(core: Core, date: dt.date, brief: Brief | None = None) -> BriefStatus:
     """After a send that reached someone: the brief is published (once; later sends of the
-    same day keep the first time)."""
+    same day keep the first time). ``brief`` is what that send rendered: an edit made while
+    it ran must not pass for what readers got."""
     stored = core.store.brief_status(date)
     if stored is not None and stored.state in (BriefState.PUBLISHED, BriefState.CORRECTED):
         return stored
-    brief = current_brief(core, date)
+    brief = brief if brief is not None else current_brief(core, date)
     published = BriefStatus(
         date,
         BriefState.PUBLISHED,

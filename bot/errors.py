@@ -86,5 +86,10 @@ class NothingToSend(BriefbotError):
     """The day has no items."""
 
 
+class BriefChanged(BriefbotError):
+    """The brief differs from what an editor approved (or what was published): the schedule
+    does not send it."""
+
+
 class UsageError(BriefbotError):
     """A command cannot do what was asked (a missing store, a bad combination of options)."""

@@ -20,7 +20,7 @@ from bot.config import parse_listen
 from bot.core import Core
 from bot.delivery import DeliveryEngine, Outbox, ProgressCallback, build_outbox
 from bot.domain import DeliveryStatus, IncomingMessage, OutgoingMessage, Target, TargetKind
-from bot.errors import ConfigError, DeliveryError, NothingToSend
+from bot.errors import BriefChanged, ConfigError, DeliveryError, NothingToSend
 from bot.logs import scrub
 from bot.platforms import spec, specs
 from bot.platforms.base import Platform, PlatformContext
@@ -65,8 +65,10 @@ class Service:
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
         detailed: bool = True,
+        expected: str | None = None,
     ) -> SendResult:
-        """The one path every send takes: CLI, admin chat command and schedule."""
+        """The one path every send takes: CLI, admin chat command and schedule. ``expected``
+        is the approved content's hash (automatic sends: nothing else goes out)."""
         if platform is not None and platform not in self.platforms:
             require_platforms(self, [platform])
         chosen = {
@@ -86,12 +88,14 @@ class Service:
             dry_run=dry_run,
             progress=progress,
             detailed=detailed,
+            expected=expected,
         )
         if result.report is not None and result.summary().get("sent"):
             from bot.editorial import mark_published
 
             before = await asyncio.to_thread(self.core.store.brief_status, date)
-            published = await asyncio.to_thread(mark_published, self.core, date)
+            # what this send rendered is what its readers got (not an edit made meanwhile)
+            published = await asyncio.to_thread(mark_published, self.core, date, result.brief)
             if before is None or before.state is not published.state:
                 # the day is published now: the archive shows it (once, not after each of
                 # the day's many sends to readers at their own times)
@@ -196,20 +200,21 @@ class Service:
             self._sends.add(task)
         date = self.core.today()
         try:
-            from bot.editorial import held_reason
-
-            held = await asyncio.to_thread(held_reason, self.core, date)
-            if held is not None:
-                log.warning("scheduled send held platform=%s: %s", platform, held)
-                await self.notify_editors(
-                    f"⏸ briefbot: {held}（定时发送已暂停 / scheduled send held）", once=True
-                )
+            allowed, expected = await self.approved_content(date)
+            if not allowed:
                 return
             started = time.monotonic()
             result = await self.send(
-                date, platform=platform, audience=Audience(audience), only=only, detailed=False
+                date,
+                platform=platform,
+                audience=Audience(audience),
+                only=only,
+                detailed=False,
+                expected=expected,
             )
-            await self.report_send(result, time.monotonic() - started)
+            # the readers' minute job sends a few readers at a time: no summary for each
+            if not (audience == Audience.SUBSCRIBERS.value and only):
+                await self.report_send(result, time.monotonic() - started)
             log.info(
                 "scheduled send done platform=%s audience=%s date=%s summary=%s",
                 platform,
@@ -217,6 +222,9 @@ class Service:
                 date,
                 result.summary(),
             )
+        except BriefChanged as exc:  # edited between the check and the send
+            log.warning("scheduled send held platform=%s: %s", platform, exc)
+            await self.notify_editors(f"⏸ briefbot: {exc}", once=True)
         except NothingToSend as exc:
             log.warning("scheduled send: %s", exc)
             await self.notify_admins(
@@ -232,6 +240,21 @@ class Service:
         finally:
             if task is not None:
                 self._sends.discard(task)
+
+    async def approved_content(self, date: dt.date) -> tuple[bool, str | None]:
+        """For an automatic send (schedule, catch-up, resume): whether it may go out, and the
+        content hash it must have (None: any, approval is not required). A held brief is
+        told to the editors once."""
+        from bot.editorial import expected_hash, held_reason
+
+        held = await asyncio.to_thread(held_reason, self.core, date)
+        if held is not None:
+            log.warning("automatic send held date=%s: %s", date, held)
+            await self.notify_editors(
+                f"⏸ briefbot: {held}（定时发送已暂停 / scheduled send held）", once=True
+            )
+            return False, None
+        return True, await asyncio.to_thread(expected_hash, self.core, date)
 
     async def notify_editors(self, text: str, *, once: bool = False) -> None:
         """Tell the editors: in ``[editors]`` chat when set, else every chat platform's admins.
@@ -282,8 +305,11 @@ class Service:
                 date = today - dt.timedelta(days=back)
                 if not self.core.store.items_on(date):
                     continue
+                allowed, expected = await self.approved_content(date)
+                if not allowed:
+                    continue
                 log.info("catching up the brief of %s", date)
-                await self.send(date)
+                await self.send(date, expected=expected)
         except Exception as exc:
             log.exception("catch-up failed")
             for platform in self.platforms:
@@ -300,12 +326,22 @@ class Service:
                 DeliveryStatus.SENDING,
             ):
                 unfinished.setdefault(row.platform, []).append(row.chat_id)
+        expected: str | None = None
+        if unfinished:
+            allowed, expected = await self.approved_content(date)
+            if not allowed:
+                return
         for platform, chat_ids in unfinished.items():
             log.info(
                 "resuming %d unfinished deliveries on %s for %s", len(chat_ids), platform, date
             )
             try:
-                await self.send(date, platform=platform, chat_ids=chat_ids)
+                await self.send(
+                    date,
+                    platform=platform,
+                    chat_ids=chat_ids,
+                    expected=expected,
+                )
             except Exception as exc:
                 log.exception("resuming deliveries failed on %s", platform)
                 await self.notify_admins(platform, scrub(f"⚠️ briefbot: resuming failed: {exc}"))

@@ -4,6 +4,7 @@ real clients and the loopback servers."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -42,7 +43,10 @@ def brief_items() -> list[Item]:
 
 
 def editorial_core(
-    tmp_path: Path, telegram: TelegramTestServer | None, wecom: WecomRobotServer | None
+    tmp_path: Path,
+    telegram: TelegramTestServer | None,
+    wecom: WecomRobotServer | None,
+    robots: tuple[str, ...] = ("ops",),
 ) -> Core:
     config = tmp_path / "b.toml"
     text = (
@@ -59,9 +63,10 @@ def editorial_core(
         )
         env[TOKEN_ENV] = telegram.token
     if wecom is not None:
-        robot = wecom.add_robot("ops")
-        text += '[wecom]\nper_minute = 6000\n[[wecom.robots]]\nname = "ops"\n'
-        env["BRIEFBOT_WECOM_WEBHOOK_OPS"] = robot.webhook_url
+        text += "[wecom]\nper_minute = 6000\n"
+        for name in robots:
+            text += f'[[wecom.robots]]\nname = "{name}"\n'
+            env[f"BRIEFBOT_WECOM_WEBHOOK_{name.upper()}"] = wecom.add_robot(name).webhook_url
     config.write_text(text, encoding="utf-8")
     core = build_core(load_settings(config, environ=env))
     core.store.upsert_items(brief_items(), source="test")
@@ -318,3 +323,78 @@ async def test_a_wechat_group_gets_one_correction_note(
             assert len(notes) == 1, room
             assert notes[0].startswith("【更正 / Correction】2026-11-27")
             assert f"2. {fixed.title}" in notes[0] and "1.5 倍" in notes[0]
+
+
+async def test_an_edit_after_publication_is_not_sent_by_the_schedule_until_corrected(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    """The 08:00 robot got the approved brief; an edit at 09:00 must not reach the 12:00
+    robot as new text nobody approved: it is held until `correct` takes it to the first."""
+    core = editorial_core(tmp_path, None, wecom, robots=("early", "late"))
+    approve(core, DAY, "cli")
+    service = await started(core)
+    core.today = lambda: DAY  # type: ignore[method-assign]
+    try:
+        await service.scheduled_send("wecom", "channels", ("early",))
+        edit_second_item(core)
+        await service.scheduled_send("wecom", "channels", ("late",))
+        assert wecom.messages_to("late") == []
+        assert "changed after it was published" in (held_reason(core, DAY) or "")
+        report = await correct(service, DAY)
+        assert report.targets == {"wecom:early": "done"}
+        await service.scheduled_send("wecom", "channels", ("late",))
+    finally:
+        await service.stop(grace=1)
+    [late] = wecom.messages_to("late")
+    assert "更正：在三项评测中排名第一" in late.text  # the corrected brief, not a note
+    assert len(wecom.messages_to("early")) == 2  # the brief, then one correction note
+
+
+async def test_what_is_published_is_what_the_send_rendered_not_an_edit_made_meanwhile(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, None, wecom, robots=("a", "b"))
+    service = await started(core)
+    hold = wecom.hold_requests(robot="b")
+    try:
+        sending = asyncio.create_task(service.send(DAY, platform="wecom"))
+        await hold.wait_held(1)
+        edit_second_item(core)  # an editor's fix lands while the fan-out is in flight
+        hold.release()
+        await sending
+        assert "在多项评测中排名第一" in wecom.messages_to("b")[0].text
+        report = await correct(service, DAY)
+    finally:
+        await service.stop(grace=1)
+    assert [c.number for c in report.changes] == [2], "the fix must still reach the readers"
+    assert report.notes == 2
+
+
+async def test_a_correction_that_fails_half_way_resumes_without_repeating_a_part(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    core = editorial_core(tmp_path, None, wecom)
+    service = await started(core)
+    try:
+        await service.send(DAY, platform="wecom")
+        long = "更正后的长段落。" * 180  # each corrected item is about 4 KB: a note of parts
+        core.store.upsert_items(
+            [dataclasses.replace(item, summary=long) for item in brief_items()], source="test"
+        )
+        injected: list[bool] = []
+
+        def fail_after_the_first_part(message: object) -> None:
+            if not injected and "更正 / Correction" in getattr(message, "text", ""):
+                injected.append(True)
+                wecom.fail("errcode", errcode=40058)  # the next part is refused once
+
+        wecom.on_message = fail_after_the_first_part
+        first = await correct(service, DAY)
+        assert first.targets["wecom:ops"].startswith("failed")
+        second = await correct(service, DAY)
+        assert second.targets == {"wecom:ops": "done"}
+    finally:
+        await service.stop(grace=1)
+    notes = [m.text for m in wecom.messages_to("ops")[1:]]
+    assert first.notes == 1 and len(notes) == 1 + second.notes >= 3
+    assert sum("更正 / Correction" in n for n in notes) == 1, "a part was sent twice"
