@@ -424,6 +424,9 @@ async def test_a_bad_edit_is_refused_with_what_to_fix(console: Console) -> None:
             ({"links": "原文: javascript:alert(1)"}, "needs an http:// or https:// address"),
             ({"links": ""}, "every item needs a link"),
             ({"links": second.item.links[0].url}, "another item of 2026-11-27 has the same"),
+            # the limits an ingested file is held to
+            ({"section": "长" * 300}, "the section is 300 characters, over the limit of 200"),
+            ({"summary": "正文\x00"}, "control character U+0000"),
         ):
             answer = await client.post(
                 f"/day/{D}/items/{first.id}",

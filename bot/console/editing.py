@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from bot.core import Core
 from bot.domain import Item, Link
-from bot.errors import UsageError
+from bot.errors import ContentError, UsageError
 from bot.ingest.cleanup import PRIMARY_LABEL, clean_line, split_lines
+from bot.ingest.limits import MAX_LINKS, MAX_SUMMARY, MAX_TAGS, MAX_TITLE, check_items
 from bot.reports import item_json
 from bot.store import item_identity
 from bot.store.content import item_of_row
@@ -30,10 +31,6 @@ from bot.store.models import AuditRow, ItemRow
 from bot.store.search_index import index_columns
 
 SOURCE = "console"
-MAX_TITLE = 500
-MAX_SUMMARY = 20_000
-MAX_LINKS = 20
-MAX_TAGS = 20
 
 _URL_AT_END = re.compile(r"(https?://\S+)\s*$", re.IGNORECASE)
 _LABEL_END = " \t:：-–—|"
@@ -106,7 +103,12 @@ class ItemForm:
         if len(tags) > MAX_TAGS:
             raise EditError(f"at most {MAX_TAGS} tags")
         section = clean_line(self.section) or None
-        return Item(date, title, summary, links, tags, section, position)
+        item = Item(date, title, summary, links, tags, section, position)
+        try:  # the limits an ingested file is held to (sizes, control characters)
+            check_items([item], "the form")
+        except ContentError as exc:
+            raise EditError(exc.reason) from None
+        return item
 
 
 def item_version(item: Item) -> str:
