@@ -156,3 +156,24 @@ def after_ingest(core: Core, dates: list[dt.date], *, actor: str = "ingest") -> 
                 f"you run: briefbot correct --date {day}"
             )
     return warnings
+
+
+def readers_day(core: Core, today: dt.date) -> dt.date | None:
+    """The brief a reader means by "the latest" (/latest, 今日简报): with approval required,
+    the newest published one (a draft is the editors' until it goes out); else the newest
+    day with items (:func:`bot.reports.latest_day`)."""
+    if not core.settings.schedule.require_approval:
+        from bot.reports import latest_day
+
+        return latest_day(core.store, today)
+    published = core.store.published_dates(on_or_before=today)
+    return published[0] if published else None
+
+
+def is_public(core: Core, date: dt.date, today: dt.date) -> bool:
+    """Whether readers may be shown the brief of ``date`` on request (a digest's 全文 button,
+    whose date a client can forge): a published brief with approval required, else any day
+    up to today."""
+    if not core.settings.schedule.require_approval:
+        return date <= today
+    return date in core.store.published_dates(on_or_before=date)[:1]

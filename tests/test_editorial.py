@@ -398,3 +398,39 @@ async def test_a_correction_that_fails_half_way_resumes_without_repeating_a_part
     notes = [m.text for m in wecom.messages_to("ops")[1:]]
     assert first.notes == 1 and len(notes) == 1 + second.notes >= 3
     assert sum("更正 / Correction" in n for n in notes) == 1, "a part was sent twice"
+
+
+async def test_readers_never_see_a_draft_with_approval_required(
+    wecom: WecomRobotServer, tmp_path: Path
+) -> None:
+    """/latest and a (forgeable) 全文 button press show only a published brief; so does
+    the archive site."""
+    from bot.chat.router import Commands
+    from bot.domain import ChatKind, IncomingMessage
+    from bot.site import public_dates
+
+    core = editorial_core(tmp_path, None, wecom)
+    commands = Commands(core, "telegram", core.rules("telegram"))
+
+    def said(text: str = "", action: str | None = None) -> IncomingMessage:
+        return IncomingMessage(
+            "telegram", "9", ChatKind.PRIVATE, "9", "Reader", text, action=action
+        )
+
+    async def shown() -> list[str]:
+        replies = [
+            *await commands(said("/latest")),
+            *await commands(said(action="full:2026-11-27")),
+        ]
+        return [r.text for r in replies]
+
+    assert all("还没有可发送的简报" in text for text in await shown())
+    assert public_dates(core.store, DAY + dt.timedelta(days=1), published_only=True) == []
+    approve(core, DAY, "cli")
+    service = await started(core)
+    try:
+        await service.send(DAY, platform="wecom")
+    finally:
+        await service.stop(grace=1)
+    assert any("英伟达发布新芯片" in text for text in await shown())
+    assert public_dates(core.store, DAY + dt.timedelta(days=1), published_only=True) == [DAY]

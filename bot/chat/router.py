@@ -33,6 +33,7 @@ from bot.domain import (
     OutgoingMessage,
     TargetKind,
 )
+from bot.editorial import is_public, readers_day
 from bot.errors import BriefbotError
 from bot.logs import log_id, scrub
 from bot.platforms.base import ChatRules, Limits
@@ -480,7 +481,7 @@ class Commands:
         """The latest brief; in a group that already received it, its headlines and when it
         was sent instead of the whole brief again, and at most once per latest_cooldown."""
         lang = self._lang(message)
-        date = latest_day(self.core.store, self.core.today())
+        date = readers_day(self.core, self.core.today())
         brief = assemble_brief(self.core.store, date, self.core.settings.brief) if date else None
         if brief is None:
             return self._reply(message, say("no_brief", lang))
@@ -684,8 +685,11 @@ class Commands:
             date = dt.date.fromisoformat(date_text)
         except ValueError:
             return [OutgoingMessage(say("expired", lang), reply_to=message.message_id)]
-        brief = await asyncio.to_thread(
-            assemble_brief, self.core.store, date, self.core.settings.brief
+        public = await asyncio.to_thread(is_public, self.core, date, self.core.today())
+        brief = (
+            await asyncio.to_thread(assemble_brief, self.core.store, date, self.core.settings.brief)
+            if public
+            else None
         )
         if brief is None:
             return self._reply(message, say("no_brief", lang))

@@ -70,12 +70,16 @@ class SiteReport:
         }
 
 
-def public_dates(store: Store, today: dt.date) -> list[dt.date]:
+def public_dates(store: Store, today: dt.date, *, published_only: bool = False) -> list[dt.date]:
     """The days the public archive shows, newest first.
 
     The one rule of what is public: a day before ``today``; ``today`` once its brief has been
-    delivered to at least one chat (the ledger has a ``sent`` row); a later day never.
+    delivered to at least one chat (the ledger has a ``sent`` row); a later day never. With
+    ``published_only`` (``[schedule] require_approval``) a day is public once its brief went
+    out, and a draft never is, however old.
     """
+    if published_only:
+        return store.published_dates(on_or_before=today)
 
     def public(day: dt.date) -> bool:
         if day != today:
@@ -211,7 +215,7 @@ def build_site(
     base = resolve_base_url(site, base_url)
     tz = settings.tz
     language = site.language
-    days = public_dates(store, today)
+    days = public_dates(store, today, published_only=settings.schedule.require_approval)
     views: list[BriefView] = []
     for day in days:
         brief = assemble_brief(store, day, settings.brief)

@@ -42,6 +42,16 @@ class EditorialStore(Database):
             )
             return {row.date: _status(row) for row in rows}
 
+    def published_dates(self, on_or_before: dt.date | None = None) -> list[dt.date]:
+        """The days whose brief went out (published or corrected), newest first."""
+        query = select(BriefStateRow.date).where(
+            BriefStateRow.state.in_((BriefState.PUBLISHED.value, BriefState.CORRECTED.value))
+        )
+        if on_or_before is not None:
+            query = query.where(BriefStateRow.date <= on_or_before)
+        with self.session() as s:
+            return list(s.scalars(query.order_by(BriefStateRow.date.desc())))
+
     def save_brief_status(self, status: BriefStatus) -> None:
         with self.session() as s:
             row = s.get(BriefStateRow, status.date)
