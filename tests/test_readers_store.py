@@ -51,3 +51,18 @@ def test_due_readers_in_their_own_zone_not_paused(store: Store) -> None:
     ) == ["4"]
     later = dt.datetime(2026, 11, 27, 6, 45, tzinfo=UTC)
     assert store.due_readers("telegram", later, DAY, window=60, default_timezone="UTC") == []
+
+
+def test_a_late_reader_is_not_due_for_the_next_days_brief_after_midnight(store: Store) -> None:
+    store.add_subscriber("telegram", "42")
+    store.set_send_time("telegram", "42", "23:30")  # in the default zone, Shanghai
+    just_after_midnight = dt.datetime(2026, 11, 27, 16, 5, tzinfo=UTC)  # 00:05 on the 28th
+    tomorrow = dt.date(2026, 11, 28)
+    due = store.due_readers(
+        "telegram", just_after_midnight, tomorrow, window=3600, default_timezone="Asia/Shanghai"
+    )
+    assert due == []
+    # the day whose 23:30 it was: still within the grace for that day's brief
+    assert store.due_readers(
+        "telegram", just_after_midnight, DAY, window=3600, default_timezone="Asia/Shanghai"
+    ) == ["42"]

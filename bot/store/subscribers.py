@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select, update
 
 from bot.domain import DeliveryStatus, Target, TargetKind
 from bot.store.database import Database, aware
@@ -380,14 +380,13 @@ class SubscriberStore(Database):
                 tz = _zone(zone, default_timezone)
                 local = now.astimezone(tz)
                 start = (now - dt.timedelta(seconds=max(window, 0.0))).astimezone(tz)
-                low, high = start.strftime("%H:%M"), local.strftime("%H:%M")
-                in_window: ColumnElement[bool]
-                if window >= 24 * 3600:
-                    in_window = true()
-                elif start.date() == local.date():
-                    in_window = SubscriberRow.send_time.between(low, high)
-                else:  # the window crosses midnight in this zone
-                    in_window = or_(SubscriberRow.send_time >= low, SubscriberRow.send_time <= high)
+                # only the reader's time on the brief's own day counts: 23:30 is not due at
+                # 00:05 for the next day's brief, however long the window
+                if local.date() < brief_date or start.date() > brief_date:
+                    continue
+                low = start.strftime("%H:%M") if start.date() == brief_date else "00:00"
+                high = local.strftime("%H:%M") if local.date() == brief_date else "23:59"
+                in_window: ColumnElement[bool] = SubscriberRow.send_time.between(low, high)
                 zone_is = (
                     SubscriberRow.timezone == zone
                     if zone is not None
