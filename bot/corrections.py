@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.broadcast import render_for_target
+from bot.broadcast import canonical_topics, personal_brief, render_for_target
 from bot.domain import BriefState, DeliveryStatus, Item, OutgoingMessage, Target
 from bot.editorial import content_hash, current_brief, snapshot_of
 from bot.errors import DeliveryError, NothingToSend, PermanentFailure, UsageError
@@ -203,7 +203,9 @@ async def _correct_target(
             for message_id in row.message_ids[len(parts) :]
         ]
     else:
-        steps = _notes(core, brief.date, found, target.platform, limits)
+        steps = _notes(
+            core, brief.date, await _theirs(core, brief, found, target), target.platform, limits
+        )
     for index in range(done, len(steps)):
         step = steps[index]
         try:
@@ -247,9 +249,22 @@ async def _correct_target(
     return len(steps)
 
 
+async def _theirs(core: Any, brief: Any, found: list[Change], target: Target) -> list[Change]:
+    """The changes a reader with topics got items of: a note about an item they never
+    received would be noise (a reader without topics got them all)."""
+    subscriber = await asyncio.to_thread(core.store.subscriber, target.platform, target.chat_id)
+    if subscriber is None or not subscriber.topics:
+        return found
+    mine = await asyncio.to_thread(personal_brief, core, brief, canonical_topics(subscriber.topics))
+    kept = {item_identity(item) for item in (mine.items if mine is not None else ())}
+    return [c for c in found if c.item is not None and item_identity(c.item) in kept]
+
+
 def _notes(
     core: Any, date: dt.date, found: list[Change], platform: str, limits: Any
 ) -> list[OutgoingMessage]:
+    if not found:
+        return []
     messages: list[OutgoingMessage] = core.renderer.text(
         platform,
         "correction.j2",

@@ -434,3 +434,28 @@ async def test_readers_never_see_a_draft_with_approval_required(
         await service.stop(grace=1)
     assert any("英伟达发布新芯片" in text for text in await shown())
     assert public_dates(core.store, DAY + dt.timedelta(days=1), published_only=True) == [DAY]
+
+
+@pytest.mark.integration
+async def test_a_reader_with_topics_gets_no_note_about_an_item_they_never_received(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_wechat_bot import running_bot
+    from tests.wechat_fixtures import ALICE as WX_ALICE
+    from tests.wechat_fixtures import ROOM
+
+    async with running_bot(tmp_path, monkeypatch) as wx:
+        wx.core.store.add_subscriber("wechat", WX_ALICE)
+        wx.core.store.set_topics("wechat", WX_ALICE, ["机器人"])
+        await wx.service.send(DAY, platform="wechat")
+        got = wx.texts_to(WX_ALICE)
+        assert got and "FlowServe" not in "".join(got)  # her brief: robots only
+        items = wx.core.store.items_on(DAY)
+        flowserve = next(i for i in items if "FlowServe" in i.title)
+        fixed = dataclasses.replace(flowserve, summary="更正：吞吐量提升约 1.5 倍。")
+        wx.core.store.upsert_items([fixed], source="correction")
+        before = {chat: len(wx.texts_to(chat)) for chat in (ROOM, WX_ALICE)}
+        report = await correct(wx.service, DAY)
+        assert report.targets[f"wechat:{WX_ALICE}"] == "done"
+        assert len(wx.texts_to(ROOM)) == before[ROOM] + 1  # the group had that item
+        assert len(wx.texts_to(WX_ALICE)) == before[WX_ALICE]  # she never had it
