@@ -119,9 +119,10 @@ class Service:
         if brief is None:
             raise NothingToSend(f"no items on {date.isoformat()}: nothing to test")
         state = (await asyncio.to_thread(status, self.core, date)).state.value
-        parts = self.core.renderer.brief(
-            brief, editors.platform, self.core.limits(editors.platform)
-        )
+        from bot.broadcast import render_brief
+
+        # as readers get it: the platform's presentation (a digest where one is set)
+        parts = render_brief(self.core, brief, editors.platform)
         heading = OutgoingMessage(
             f"🧪 测试发送 / Test send · {date.isoformat()} · {state} · {len(parts)} message(s)"
         )
