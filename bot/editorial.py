@@ -55,12 +55,19 @@ def status(core: Core, date: dt.date) -> BriefStatus:
     return stored
 
 
-def approve(core: Core, date: dt.date, actor: str) -> BriefStatus:
+def approve(core: Core, date: dt.date, actor: str, *, seen: str | None = None) -> BriefStatus:
     """Approve the brief of ``date`` as it is now; ``actor`` is who (``telegram:123``,
-    ``console:alice``, ``cli``). Raises when there is nothing to approve or it is out."""
+    ``console:alice``, ``cli``). ``seen`` is the content hash of what the editor looked at (the
+    console's page): a brief changed since is not approved unseen. Raises when there is
+    nothing to approve, it changed, or it is out."""
     brief = current_brief(core, date)
     if brief is None:
         raise NothingToSend(f"no items on {date.isoformat()}: nothing to approve")
+    if seen is not None and content_hash(brief) != seen:
+        raise UsageError(
+            f"the brief of {date.isoformat()} changed since this page was loaded: check it "
+            "again, then approve"
+        )
     stored = core.store.brief_status(date)
     if stored is not None and stored.state in (BriefState.PUBLISHED, BriefState.CORRECTED):
         raise UsageError(

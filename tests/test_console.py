@@ -590,6 +590,26 @@ async def test_approve_records_the_console_name(console: Console) -> None:
     assert day is not None and "state-approved" in day.group(0) and "6 items" in day.group(0)
 
 
+async def test_approve_refuses_a_brief_changed_since_the_page_was_loaded(
+    console: Console,
+) -> None:
+    core = console.core
+    async with logged_in(console) as (client, token):
+        page = await client.get(f"/day/{D}")
+        seen = re.search(r'name="content" value="([0-9a-f]{64})"', page.text)
+        assert seen is not None
+        first = editing.items_with_ids(core, DAY)[0]
+        changed = dataclasses.replace(first.item, title="另一位编辑刚改的标题")
+        form = dataclasses.replace(editing.ItemForm.of(changed), base="")
+        editing.edit_item(core, DAY, first.id, form, "console:bob")
+        answer = await client.post(
+            f"/day/{D}/approve", data={"csrf_token": token, "content": seen.group(1)}
+        )
+        after = await client.get(answer.headers["location"])
+    assert "changed since this page was loaded" in shown(after)
+    assert status(core, DAY).state is BriefState.DRAFT
+
+
 async def test_the_calendar_shows_each_days_state(console: Console) -> None:
     core = console.core
     approve(core, DAY, "cli")

@@ -31,7 +31,7 @@ from bot.ingest.importer import import_paths
 from bot.sandbox.telegram_limits import RequestHold
 from bot.sandbox.wecom_robot import WecomRobotServer
 from bot.service import Service, build_service, start_platforms
-from tests.browser import WAIT, assert_fits_the_phone, phone_browser, wait
+from tests.browser import WAIT, assert_fits_the_phone, phone_browser, script, wait
 
 pytestmark = pytest.mark.integration
 
@@ -144,13 +144,23 @@ def log_in(driver: WebDriver, stack: Stack, path: str) -> None:
 
 
 def preview_text(driver: WebDriver) -> str:
-    return "\n".join(
-        part.text for part in driver.find_elements(By.CSS_SELECTOR, "#preview-parts pre")
+    # read in the page in one go: the preview is replaced as the editor types, and an element
+    # found first and read after would be stale
+    text: str = script(
+        driver,
+        "return Array.from(document.querySelectorAll('#preview-parts pre'))"
+        ".map(p => p.innerText).join('\\n');",
     )
+    return text
 
 
 def flashes(driver: WebDriver) -> str:
-    return " ".join(f.text for f in driver.find_elements(By.CSS_SELECTOR, "#flashes li"))
+    text: str = script(
+        driver,
+        "return Array.from(document.querySelectorAll('#flashes li'))"
+        ".map(f => f.innerText).join(' ');",
+    )
+    return text
 
 
 def first_item(driver: WebDriver) -> WebElement:

@@ -447,8 +447,12 @@ class ConsoleServer:
         def gather() -> dict[str, Any]:
             stored = self.core.store.brief_status(date)
             brief = views.current_brief(self.core, date)
+            from bot.editorial import content_hash
+
             return {
                 "state": views.day_state(stored, brief),
+                # what the editor sees: Approve approves this content, not a later change
+                "content": content_hash(brief) if brief is not None else "",
                 "items": views.day_items(self.core, date),
                 "preview": views.preview(self.core, date, platform),
                 "deliveries": views.delivery_report(self.core, date)["counts"],
@@ -591,7 +595,9 @@ class ConsoleServer:
         fields = await self._form(request)
         actor = self.actor(request)
         try:
-            done = await asyncio.to_thread(approve, self.core, date, actor)
+            done = await asyncio.to_thread(
+                approve, self.core, date, actor, seen=fields.get("content") or None
+            )
         except BriefbotError as exc:
             self.flash(request, "error", str(exc))
         else:
