@@ -179,8 +179,8 @@ def readers_day(core: Core, today: dt.date) -> dt.date | None:
 
 def is_public(core: Core, date: dt.date, today: dt.date) -> bool:
     """Whether readers may be shown the brief of ``date`` on request (a digest's 全文 button,
-    whose date a client can forge): a published brief with approval required, else any day
-    up to today."""
+    whose date a client can forge): a published brief with approval required; else a day up
+    to today, or a later one that was already sent to someone."""
     if not core.settings.schedule.require_approval:
-        return date <= today
+        return date <= today or core.store.sent_at(date) is not None
     return date in core.store.published_dates(on_or_before=date)[:1]
