@@ -113,7 +113,7 @@ class ConsoleSettings:
 class EditorsSettings:
     """Where editors are told things and test sends go: one chat on one platform."""
 
-    platform: str = ""  # "telegram" or "wechat"; empty: the platform's admins, privately
+    platform: str = ""  # a chat platform's name; empty: each platform's admins, privately
     chat: str = ""  # the editors' chat id there
 
 

@@ -589,3 +589,15 @@ def test_a_webhook_429_without_a_usable_retry_after_waits_the_default() -> None:
         with pytest.raises(RetryLater) as raised:
             api.outcome(endpoint, 429, b"", {"Retry-After": header})
         assert raised.value.retry_after == expected and raised.value.chat_only
+
+
+@pytest.mark.parametrize("platform", ["dingtalk", "feishu"])
+def test_a_message_over_the_services_body_limit_is_refused_before_sending(platform: str) -> None:
+    from bot.platforms.robot import RobotEntry, RobotSpec
+
+    entry = spec(platform)
+    assert isinstance(entry, RobotSpec)
+    api = entry.api(entry.settings_type())
+    huge = OutgoingMessage("标题\n" + "很长的正文。" * 1500, "markdown")  # about 27 KB
+    with pytest.raises(PermanentFailure, match="shorten the longest item"):
+        api.request(RobotEntry("ops"), "https://robot.example/hook", "", huge, 0.0)

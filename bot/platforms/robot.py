@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from bot.domain import IncomingMessage, OutgoingMessage, Target, TargetKind
-from bot.errors import ConfigError, PermanentFailure, TransientFailure
+from bot.errors import ConfigError, PermanentFailure, TargetAuthRejected, TransientFailure
 from bot.platforms.base import (
     ChatRules,
     ConfiguredTarget,
@@ -366,6 +366,27 @@ def answer_code(where: str, status: int, body: bytes, *keys: str) -> tuple[int, 
             raise PermanentFailure(f"{where}: HTTP {status}") from exc
         raise TransientFailure(f"{where}: unreadable answer (HTTP {status})") from exc
     return code, data
+
+
+def sized_body(where: str, payload: Mapping[str, Any], limit: int, service: str) -> bytes:
+    """The request body, or PermanentFailure when it is over what the service takes (the
+    renderer keeps the text well below: only an item far over the usual size gets here)."""
+    body = json_body(payload)
+    if len(body) > limit:
+        raise PermanentFailure(
+            f"{where}: the message is {len(body):,} bytes as sent, over the {limit:,} "
+            f"{service} takes: shorten the longest item"
+        )
+    return body
+
+
+def security_refused(where: str, platform: str, reason: str) -> TargetAuthRejected:
+    """A robot's security setting refused the message: say which settings to check."""
+    return TargetAuthRejected(
+        f"{where}: a security setting refused the message (signature and clock: "
+        f"BRIEFBOT_{platform.upper()}_SECRET_<NAME>; keyword: keyword = in its entry; or the "
+        f"IP allow-list): {reason}"
+    )
 
 
 def json_body(payload: Mapping[str, Any]) -> bytes:

@@ -19,7 +19,6 @@ from bot.domain import OutgoingMessage
 from bot.errors import (
     PermanentFailure,
     RetryLater,
-    TargetAuthRejected,
     TargetGone,
     TransientFailure,
 )
@@ -32,7 +31,8 @@ from bot.platforms.robot import (
     RobotSpec,
     answer_code,
     first_line,
-    json_body,
+    security_refused,
+    sized_body,
     timestamp_ms,
 )
 
@@ -95,12 +95,7 @@ class DingtalkApi(RobotApi):
             # the title is what the notification shows
             "markdown": {"title": first_line(text) or "简报", "text": text},
         }
-        body = json_body(payload)
-        if len(body) > MAX_BODY_BYTES:
-            raise PermanentFailure(
-                f"dingtalk robot {robot.name!r}: the message is {len(body)} bytes as sent, over "
-                f"the {MAX_BODY_BYTES} DingTalk takes"
-            )
+        body = sized_body(f"dingtalk robot {robot.name!r}", payload, MAX_BODY_BYTES, "DingTalk")
         return RobotRequest(url, body, {"Content-Type": "application/json"})
 
     def outcome(
@@ -118,11 +113,7 @@ class DingtalkApi(RobotApi):
                 self.throttle_pause, f"{where}: throttled for sending too fast", chat_only=True
             )
         if code == SECURITY:
-            raise TargetAuthRejected(
-                f"{where}: a security setting refused the message (signature and clock: "
-                f"BRIEFBOT_DINGTALK_SECRET_<NAME>; keyword: keyword = in its entry; or the IP "
-                f"allow-list): {text}"
-            )
+            raise security_refused(where, "dingtalk", text)
         if code in GONE:
             raise TargetGone(f"{where}: the access token does not exist or the robot is disabled")
         raise PermanentFailure(f"{where}: errcode {code}: {text}")

@@ -19,7 +19,6 @@ from bot.domain import OutgoingMessage
 from bot.errors import (
     PermanentFailure,
     RetryLater,
-    TargetAuthRejected,
     TargetGone,
 )
 from bot.platforms.base import LengthUnit, Limits, Markup
@@ -31,8 +30,9 @@ from bot.platforms.robot import (
     RobotSpec,
     answer_code,
     first_line,
-    json_body,
     markdown_segments,
+    security_refused,
+    sized_body,
 )
 
 # add-custom-bot: "the request body data size cannot exceed 20 KB"; "100 requests per minute
@@ -102,12 +102,7 @@ class FeishuApi(RobotApi):
             payload.update(timestamp=timestamp, sign=sign(secret, timestamp))
         payload["msg_type"] = "post"
         payload["content"] = {"post": {"zh_cn": {"title": title, "content": paragraphs}}}
-        body = json_body(payload)
-        if len(body) > MAX_BODY_BYTES:
-            raise PermanentFailure(
-                f"feishu robot {robot.name!r}: the message is {len(body)} bytes as a post, over "
-                f"Feishu's {MAX_BODY_BYTES}: lower [feishu] max_length"
-            )
+        body = sized_body(f"feishu robot {robot.name!r}", payload, MAX_BODY_BYTES, "Feishu")
         return RobotRequest(url, body, {"Content-Type": "application/json"})
 
     def outcome(
@@ -121,11 +116,7 @@ class FeishuApi(RobotApi):
         if code == RATE_LIMITED:
             raise RetryLater(RATE_LIMIT_PAUSE, f"{where}: frequency limited", chat_only=True)
         if code in SECURITY:
-            raise TargetAuthRejected(
-                f"{where}: a security setting refused the message (signature and clock: "
-                f"BRIEFBOT_FEISHU_SECRET_<NAME>; keyword: keyword = in its entry; or the IP "
-                f"allow-list): {text}"
-            )
+            raise security_refused(where, "feishu", text)
         if code == INVALID_TOKEN:
             raise TargetGone(f"{where}: the webhook token is invalid or the bot was removed")
         raise PermanentFailure(f"{where}: code {code}: {text}")
