@@ -40,6 +40,7 @@ from bot.domain import (
 from bot.errors import AuthRejected, BriefbotError, BriefChanged, NothingToSend, UsageError
 from bot.platforms import spec
 from bot.platforms.base import Platform
+from bot.render.environment import hashtag
 from bot.search.fold import fold
 from bot.search.tokens import AliasLookup, Group, ParsedQuery, parse_query
 from bot.store.subscribers import SubscriberFilter
@@ -169,7 +170,7 @@ def personal_brief(core: Core, brief: Brief, topics: Sequence[str]) -> Brief | N
     items = topic_matcher(core, topics).items(brief.items)
     if not items:
         return None
-    tags = " ".join("#" + "_".join(topic.split()) for topic in topics)
+    tags = " ".join(hashtag(topic) for topic in topics)
     title = f"{brief_title(brief.date, items, core.settings.brief)} · {tags}"
     return replace(brief, title=title, items=items)
 

@@ -211,3 +211,13 @@ def test_headlines_keep_abbreviations_and_end_markers_are_not_content() -> None:
     assert first.paragraphs == ["It costs $2M."]
     assert second.title == "Dr. Li and colleagues built a robot hand"
     assert second.paragraphs == ["It folds shirts."]
+
+
+def test_invalid_utf8_names_the_line_not_a_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "broken.md"
+    path.write_bytes("---\ndate: 2026-11-27\ntitle: 标题\n---\n正文\n坏".encode() + b"\xff\xfe\n")
+    with pytest.raises(ContentError) as info:
+        parse_file(path)
+    assert info.value.line == 6
+    assert "bad byte 0xff at column 4 (in bytes)" in str(info.value)
+    assert str(info.value).startswith(f"{path}:6: cannot decode the file as UTF-8")

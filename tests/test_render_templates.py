@@ -137,3 +137,15 @@ def test_long_replies_are_split_too() -> None:
     assert len(messages) > 1
     assert all(len(m.text) <= 4096 for m in messages)
     assert all(m.text.count("<code>") <= 100 for m in messages)
+
+
+def test_tags_become_working_telegram_hashtags_or_plain_text() -> None:
+    from bot.render.environment import hashtag
+
+    assert [hashtag(t) for t in ("GPT-5", "Llama 3.1", "芯片", "C++", "开源 模型")] == [
+        "#GPT_5",
+        "#Llama_3_1",
+        "#芯片",
+        "C++",
+        "#开源_模型",
+    ]

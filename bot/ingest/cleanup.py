@@ -42,10 +42,14 @@ def decode(data: bytes, *, path: str, allow_gb18030: bool = False) -> str:
         except UnicodeDecodeError:
             pass
     tried = "UTF-8 or GB18030" if allow_gb18030 else "UTF-8"
+    offset = utf8_error.start
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
     raise ContentError(
-        f"cannot decode the file as {tried} (bad byte 0x{data[utf8_error.start]:02x} at offset "
-        f"{utf8_error.start}): save it as UTF-8",
+        f"cannot decode the file as {tried}: bad byte 0x{data[offset]:02x} at column {column} "
+        "(in bytes): save it as UTF-8",
         path=path,
+        line=line,
     )
 
 

@@ -80,6 +80,20 @@ def _markdown_text(value: object) -> str:
     return _MARKDOWN_LIST_NUMBER.sub(lambda m: f"{m.group(1)}\\.", escaped)
 
 
+_HASHTAG_SAFE = re.compile(r"^[\w\s.\-]+$")
+_HASHTAG_JOIN = re.compile(r"[\s.\-]+")
+
+
+def hashtag(value: object) -> str:
+    """A tag as a Telegram hashtag: letters, digits and _ only ("GPT-5" → "#GPT_5"); a tag
+    that would lose its meaning ("C++") stays plain text instead of a broken hashtag."""
+    tag = _oneline(value)
+    joined = _HASHTAG_JOIN.sub("_", tag).strip("_")
+    if not joined or not _HASHTAG_SAFE.match(tag):
+        return tag
+    return f"#{joined}"
+
+
 def _markdown_url(value: object) -> str:
     """Percent-encode what would end a Markdown link destination: whitespace, parentheses, <>."""
     url = str(value).strip()
@@ -135,6 +149,7 @@ def make_environment(
     environment.filters["md_label"] = _markdown_label
     environment.filters["md_url"] = _markdown_url
     environment.filters["md"] = _markdown_text
+    environment.filters["hashtag"] = hashtag
     # JSON documents (the outbound webhook) keep Chinese readable and their keys in order
     environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     environment.tests["linkable"] = _is_linkable
