@@ -12,8 +12,13 @@ import pytest
 from bot.cli import main
 from bot.ingest import SAMPLES_DIR
 from bot.ingest.importer import import_paths
+from bot.sandbox.telegram_api import TelegramTestServer
 from bot.store import Store
 from tests.factories import make_item
+from tests.sandbox_fixtures import telegram_server
+from tests.test_cli import _cli
+
+__all__ = ["telegram_server"]  # the fixture is used by name
 
 
 def test_send_dry_run_needs_no_token(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -70,3 +75,22 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.integration
+async def test_a_bot_api_address_that_answers_404_is_named_not_called_a_revoked_token(
+    telegram_server: TelegramTestServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "b.toml"
+    wrong = telegram_server.base_url.removesuffix("/bot") + "/not-the-bot-api/bot"
+    config.write_text(
+        f'[store]\ndata_dir = "{tmp_path}"\n[telegram]\napi_base_url = "{wrong}"\n'
+        '[[telegram.channels]]\nchat = "@ai_brief"\n',
+        encoding="utf-8",
+    )
+    env = {"BRIEFBOT_CONFIG": str(config), "BRIEFBOT_TELEGRAM_TOKEN": telegram_server.token}
+    assert (await _cli("ingest", str(SAMPLES_DIR), env=env))[0] == 0
+    code, out, err = await _cli("send", "--platform", "telegram", env=env)
+    assert code == 1, out + err
+    assert "answered 404 Not Found" in err and "api_base_url" in err
+    assert telegram_server.token not in out + err and "Traceback" not in err

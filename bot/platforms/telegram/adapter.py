@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -169,12 +170,15 @@ class TelegramPlatform:
         self.channels = {channel.chat: channel for channel in channels}
         # replies go through the platform's outbox (set by the composition root)
         self.outbox: Sender | None = None
+        # for messages: the host only (the path would hold the token)
+        self._api_host = urlsplit(base_url).netloc or base_url
         builder = ApplicationBuilder().token(token).base_url(base_url.rstrip("/"))
         # an injected transport (tests: httpx.MockTransport), else PTB over aiohttp (see
         # bot/platforms/telegram/transport.py for why)
         sending = request or AiohttpRequest(pool_size=pool_size, timeout=timeout)
         polling = request or AiohttpRequest(pool_size=1, timeout=timeout + 30)
         builder = builder.request(sending).get_updates_request(polling)
+        self._sending, self._polling_request = sending, polling
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.concurrent_updates(
             True
         ).build()  # one slow chat must not hold up others
@@ -192,10 +196,21 @@ class TelegramPlatform:
         """Connect (getMe); when receiving, register the commands and start long polling."""
         try:
             await self.application.initialize()
-        except InvalidToken as exc:
-            raise AuthRejected(TOKEN_REJECTED) from exc
-        except NetworkError as exc:
-            raise TransientFailure(f"cannot reach the Telegram Bot API: {exc}") from exc
+        except (InvalidToken, NetworkError) as exc:
+            # the HTTP sessions were opened before getMe failed: close them (PTB's shutdown
+            # does nothing for an application that never initialized)
+            await self._sending.shutdown()
+            await self._polling_request.shutdown()
+            if isinstance(exc, NetworkError):
+                raise TransientFailure(f"cannot reach the Telegram Bot API: {exc}") from exc
+            # PTB re-raises with the token in the text: the answer itself is the cause
+            if "not found" in str(exc.__cause__ or "").lower():
+                # 404: a malformed token, or an address that is not a Bot API at all
+                raise AuthRejected(
+                    f"the Bot API at {self._api_host} answered 404 Not Found: check "
+                    f"{TOKEN_ENV} (is it the whole token?) and [telegram] api_base_url"
+                ) from None
+            raise AuthRejected(TOKEN_REJECTED) from None
         if self.receive:
             await self._register_commands()
             await self.application.start()
