@@ -26,7 +26,7 @@ from bot.brief import assemble_brief, brief_title
 from bot.core import Core
 from bot.delivery import DeliveryEngine, DeliveryReport, Outcome, ProgressCallback
 from bot.delivery.claims import claim_is_stale, default_worker_id, run_id
-from bot.delivery.engine import parts_digest
+from bot.delivery.engine import parts_digest, unclaimed_outcome
 from bot.domain import (
     Brief,
     Button,
@@ -614,19 +614,8 @@ async def _skip_unmatched(
                     row.id, DeliveryStatus.SKIPPED, error=fanout.reason, worker=claim
                 )
                 outcomes.append(Outcome(target, DeliveryStatus.SKIPPED, 0, fanout.reason))
-            elif result is ClaimResult.CONTENT_CHANGED:
-                error = claimed.last_error if claimed else "the brief changed"
-                outcomes.append(Outcome(target, DeliveryStatus.FAILED, row.parts_sent, error))
-            elif result is ClaimResult.BUSY:
-                outcomes.append(
-                    Outcome(
-                        target, DeliveryStatus.SKIPPED, row.parts_sent, "being sent by another run"
-                    )
-                )
             else:
-                outcomes.append(
-                    Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
-                )
+                outcomes.append(unclaimed_outcome(target, row, result, claimed))
         return outcomes
 
     async for page in fanout.pages():

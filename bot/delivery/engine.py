@@ -85,6 +85,21 @@ class DeliveryReport:
 
 
 _ROUTINE = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
+
+
+def unclaimed_outcome(
+    target: Target, row: DeliveryRecord, result: ClaimResult, record: DeliveryRecord | None
+) -> Outcome:
+    """What a target's row says when this run did not get its claim: sent with another
+    rendering (needs --force), being sent by another run, or already delivered."""
+    if result is ClaimResult.CONTENT_CHANGED:
+        error = record.last_error if record else "the brief changed"
+        return Outcome(target, DeliveryStatus.FAILED, row.parts_sent, error)
+    if result is ClaimResult.BUSY:
+        return Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "being sent by another run")
+    return Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
+
+
 ProgressCallback = Callable[[Outcome], None]
 Targets = Iterable[Target] | AsyncIterable[Sequence[Target]]
 
@@ -332,19 +347,8 @@ class DeliveryEngine:
             if result is ClaimResult.CLAIMED and record is not None:
                 parts = messages[target.platform]
                 out.append(_Job(target, record, parts, digests[target.platform], now))
-            elif result is ClaimResult.CONTENT_CHANGED:
-                error = record.last_error if record else "the brief changed"
-                out.append(Outcome(target, DeliveryStatus.FAILED, row.parts_sent, error))
-            elif result is ClaimResult.BUSY:
-                out.append(
-                    Outcome(
-                        target, DeliveryStatus.SKIPPED, row.parts_sent, "being sent by another run"
-                    )
-                )
             else:
-                out.append(
-                    Outcome(target, DeliveryStatus.SKIPPED, row.parts_sent, "already delivered")
-                )
+                out.append(unclaimed_outcome(target, row, result, record))
         return out
 
     def _concurrency(self, messages: Mapping[str, Sequence[OutgoingMessage]]) -> int:
